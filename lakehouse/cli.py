@@ -1,0 +1,99 @@
+"""The ``lakehouse`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from lakehouse import __version__
+from lakehouse.errors import LakehouseError
+from lakehouse.logs import configure_logging
+from lakehouse.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from lakehouse.install.setup import packages_option, run_setup
+
+    if args.print_packages:
+        print(packages_option())
+        return 0
+    run_setup(get_settings(), update_lock=args.update_lock)
+    return 0
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from lakehouse.stack import control
+
+    settings = get_settings()
+    if args.action == "up":
+        started = control.up(settings)
+        print(f"started: {', '.join(started)}" if started else "stack already up")
+    elif args.action == "down":
+        stopped = control.down(settings)
+        print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    rows = control.status(settings)
+    print(f"{'service':<10} {'state':<9} {'pid':>7}  {'data':>10}  address")
+    for row in rows:
+        pid = str(row.pid) if row.pid else "-"
+        size = _human_bytes(row.data_bytes)
+        print(f"{row.name:<10} {row.state:<9} {pid:>7}  {size:>10}  {row.address}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lakehouse.demo import run_demo
+
+    return run_demo(get_settings(), events=args.events)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("setup", help="install every part of the runtime into the home")
+    p.add_argument("--update-lock", action="store_true", help="re-resolve jars, rewrite jars.lock")
+    p.add_argument(
+        "--print-packages", action="store_true", help="print a spark-submit --packages value"
+    )
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("stack", help="start, stop or show the local services")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("demo", help="run the main job on bundled sample data and summarise it")
+    p.add_argument("--events", type=int, default=1000, help="smoke events to produce")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except LakehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Kafka from Python: admin (topics created explicitly, auto-create is off) and the producer
+configuration every producer shares (idempotent, acks=all)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lakehouse.errors import StackError
+from lakehouse.registry import Topic
+from lakehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+
+
+def producer_config(settings: Settings, **overrides: object) -> dict[str, object]:
+    """Idempotent producer settings: no duplicates on retry, order kept per partition."""
+    return {
+        "bootstrap.servers": settings.kafka.bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "lz4",
+        "linger.ms": 20,
+        **overrides,
+    }
+
+
+def ensure_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float = 30) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
+    wanted = [t for t in topics if t.name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in wanted],
+        operation_timeout=timeout_s,
+    )
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise StackError(f"could not create Kafka topic {name}: {exc}") from exc
+        log.info("created topic %s", name)
+    return [t.name for t in wanted]

@@ -1,0 +1,158 @@
+"""Typed settings, read from environment variables (prefix ``LAKEHOUSE_``, nested with ``__``).
+
+Plain settings and secrets are separate types: secrets are ``SecretStr`` (redacted in repr and
+logs) and a missing one fails fast with its name. Examples::
+
+    LAKEHOUSE_HOME=/data/lakehouse
+    LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS=broker1:9092,broker2:9092   # use an existing Kafka
+    LAKEHOUSE_S3__ENDPOINT=https://s3.example.com                   # use an existing S3 endpoint
+    LAKEHOUSE_SPARK__MASTER=spark://master:7077                     # use a Spark cluster
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.errors import MissingSecretError
+
+ENV_PREFIX = "LAKEHOUSE_"
+
+
+def project_root() -> Path:
+    """The source checkout this package runs from (where pyproject.toml is), else the cwd."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def default_home() -> Path:
+    """``$LAKEHOUSE_HOME`` or ``.lakehouse/`` in the project root: the one git-ignored folder
+    for everything downloaded, built, generated or started."""
+    env = os.environ.get(f"{ENV_PREFIX}HOME")
+    return Path(env).expanduser().resolve() if env else project_root() / ".lakehouse"
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka broker. ``managed=False`` with ``bootstrap_servers`` uses an existing cluster."""
+
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    bootstrap_servers: str | None = None
+    default_partitions: int = 3
+    heap: str = "512m"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+
+class S3Settings(BaseModel):
+    """The S3-compatible object store that holds the lake."""
+
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 7070
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    bucket: str = "lakehouse"
+    path_style: bool = True
+
+    @property
+    def url(self) -> str:
+        return self.endpoint or f"http://{self.host}:{self.port}"
+
+    @property
+    def secure(self) -> bool:
+        return self.url.startswith("https://")
+
+    @property
+    def lake_root(self) -> str:
+        return f"s3a://{self.bucket}"
+
+
+class PostgresSettings(BaseModel):
+    """The PostgreSQL warehouse."""
+
+    managed: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5433
+    database: str = "lakehouse"
+    user: str = "lakehouse"
+    superuser: str = "postgres"
+
+
+class SparkSettings(BaseModel):
+    """The Spark session: master, resources and triggers."""
+
+    master: str = "local[*]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = 4
+    delta_snapshot_partitions: int = 4
+    ui_enabled: bool = False
+    log_level: str = "WARN"
+    max_offsets_per_trigger: int = 200_000
+    # "availableNow" drains what is there and stops; "processingTime=2 seconds" runs as a service.
+    trigger: str = "availableNow"
+
+
+class Settings(BaseSettings):
+    """All non-secret settings. Build with ``get_settings()``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(default_factory=default_home)
+    kafka: KafkaSettings = KafkaSettings()
+    s3: S3Settings = S3Settings()
+    postgres: PostgresSettings = PostgresSettings()
+    spark: SparkSettings = SparkSettings()
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.home / "secrets.env"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.home / "jars" / "spark"
+
+
+class Secrets(BaseSettings):
+    """Credentials. Read from the environment, then from the home's ``secrets.env`` (mode 0600,
+    written by ``lakehouse setup``). Values are ``SecretStr``: repr and logs show ``**********``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    postgres_password: SecretStr | None = None
+    postgres_superuser_password: SecretStr | None = None
+
+    def require(self, name: str) -> str:
+        """The clear value of secret ``name``; raises ``MissingSecretError`` naming it if unset."""
+        value = getattr(self, name, None)
+        if value is None or not value.get_secret_value():
+            raise MissingSecretError(
+                f"secret {name} is not configured: set {ENV_PREFIX}{name.upper()} "
+                "or run `lakehouse setup` to generate the local stack's credentials"
+            )
+        return value.get_secret_value()
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def load_secrets(settings: Settings | None = None) -> Secrets:
+    """Secrets from the environment, falling back to the home's secrets file."""
+    settings = settings or get_settings()
+    env_file = settings.secrets_file if settings.secrets_file.is_file() else None
+    return Secrets(_env_file=env_file)  # type: ignore[call-arg]

@@ -1,0 +1,80 @@
+"""``lakehouse stack up | down | status``: start, stop and report the local services."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from lakehouse.settings import Secrets, Settings, load_secrets
+from lakehouse.stack.process import check_ports_free
+from lakehouse.stack.services import Service, all_services, dir_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # running | stopped | external
+    pid: int | None
+    address: str
+    data_bytes: int
+
+
+def managed_services(settings: Settings, secrets: Secrets | None = None) -> list[Service]:
+    return [s for s in all_services(settings, secrets or load_secrets(settings)) if s.managed]
+
+
+def up(settings: Settings, secrets: Secrets | None = None) -> list[str]:
+    """Start every managed service that is not running and wait until each is ready.
+
+    A no-op for services already running. If any service fails, the ones this call started are
+    stopped again, so nothing is left half-started. Returns the names started.
+    """
+    services = managed_services(settings, secrets)
+    to_start = [s for s in services if s.process().pid() is None]
+    for service in to_start:  # fail on a taken port before anything starts
+        check_ports_free(service.name, service.host, service.ports)
+    for service in to_start:
+        service.prepare()
+    started: list[Service] = []
+    try:
+        for service in to_start:
+            began = time.monotonic()
+            pid = service.start()
+            started.append(service)
+            service.process().wait_ready(pid, service.probe, service.start_deadline_s)
+            service.after_start()
+            log.info(
+                "%s ready at %s (pid %d, %.1fs)",
+                service.name, service.address, pid, time.monotonic() - began,
+            )  # fmt: skip
+    except BaseException:
+        for service in reversed(started):
+            service.process().stop()
+        raise
+    return [s.name for s in started]
+
+
+def down(settings: Settings, secrets: Secrets | None = None) -> list[str]:
+    """Stop every service the project started, in reverse order; returns the names stopped."""
+    stopped = []
+    for service in reversed(managed_services(settings, secrets)):
+        if service.process().stop():
+            stopped.append(service.name)
+    return stopped
+
+
+def status(settings: Settings, secrets: Secrets | None = None) -> list[ServiceStatus]:
+    """State, address and data size of each service."""
+    rows = []
+    for service in all_services(settings, secrets or load_secrets(settings)):
+        if not service.managed:
+            rows.append(ServiceStatus(service.name, "external", None, service.address, 0))
+            continue
+        pid = service.process().pid()
+        size = dir_size(service.data_dir) if service.data_dir.exists() else 0
+        state = "running" if pid else "stopped"
+        rows.append(ServiceStatus(service.name, state, pid, service.address, size))
+    return rows

@@ -1,0 +1,27 @@
+"""Bronze transform: Kafka records as they arrived, with their coordinates (pure, no I/O)."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+BRONZE_COLUMNS = (
+    "key", "value", "topic", "partition", "offset", "kafka_timestamp", "ingested_at", "ingest_date"
+)  # fmt: skip
+
+
+def kafka_to_bronze(records: DataFrame) -> DataFrame:
+    """Kafka source rows -> bronze rows: raw key and value as UTF-8 strings, the record's
+    topic/partition/offset and timestamp, and when it was ingested (partition column)."""
+    return (
+        records.select(
+            F.col("key").cast("string").alias("key"),
+            F.col("value").cast("string").alias("value"),
+            "topic",
+            "partition",
+            "offset",
+            F.col("timestamp").alias("kafka_timestamp"),
+        )
+        .withColumn("ingested_at", F.current_timestamp())
+        .withColumn("ingest_date", F.to_date("ingested_at"))
+    )
