@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=cmd_stack)
 
-    p = sub.add_parser("demo", help="run the main job on bundled sample data and summarise it")
+    p = sub.add_parser("demo", help="run the main job end to end and print a summary")
     p.add_argument("--events", type=int, default=1000, help="smoke events to produce")
     p.set_defaults(func=cmd_demo)
     return parser

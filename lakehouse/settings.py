@@ -4,8 +4,10 @@ Plain settings and secrets are separate types: secrets are ``SecretStr`` (redact
 logs) and a missing one fails fast with its name. Examples::
 
     LAKEHOUSE_HOME=/data/lakehouse
-    LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS=broker1:9092,broker2:9092   # use an existing Kafka
-    LAKEHOUSE_S3__ENDPOINT=https://s3.example.com                   # use an existing S3 endpoint
+    LAKEHOUSE_KAFKA__MANAGED=false                                  # use an existing Kafka...
+    LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS=broker1:9092,broker2:9092    # ...at these brokers
+    LAKEHOUSE_S3__MANAGED=false                                     # use an existing S3...
+    LAKEHOUSE_S3__ENDPOINT=https://s3.example.com                   # ...at this endpoint
     LAKEHOUSE_SPARK__MASTER=spark://master:7077                     # use a Spark cluster
 """
 

@@ -53,7 +53,7 @@ def launch_conf(settings: Settings) -> dict[str, str]:
     """Settings applied only when this process launches the JVM itself.
 
     In local mode the jars go on the driver's classpath as they are; ``spark.jars`` would copy
-    all of them (the AWS SDK bundle alone is 680 MB) into every session's temp folder. On a
+    all of them (the AWS SDK bundle alone is 686 MB) into every session's temp folder. On a
     cluster ``spark.jars`` ships them to the executors.
     """
     jars = [str(p) for p in spark_jar_paths(settings)]

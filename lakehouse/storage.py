@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse
 
+import urllib3
 from minio import Minio
+from minio.error import S3Error
 
 from lakehouse.settings import Secrets, Settings
 
@@ -23,6 +25,15 @@ def s3_client(settings: Settings, secrets: Secrets) -> Minio:
         secure=settings.s3.secure,
         region=settings.s3.region,
     )
+
+
+def s3_answers(settings: Settings, secrets: Secrets) -> bool:
+    """True when the endpoint answers an authenticated request (ListBuckets)."""
+    try:
+        s3_client(settings, secrets).list_buckets()
+    except (S3Error, OSError, urllib3.exceptions.HTTPError):
+        return False
+    return True
 
 
 def ensure_bucket(settings: Settings, secrets: Secrets) -> bool:

@@ -6,7 +6,7 @@ two agree where they meet (pyspark and delta-spark). docs/architecture.md explai
 
 from __future__ import annotations
 
-# Spark and Delta. pyspark 4.2.0 is the newest release that delta-spark 4.4.1's metadata admits
+# Spark and Delta. pyspark 4.2.0 is the newest release that delta-spark 4.4.x's metadata admits
 # (pyspark<=4.2.0); the Delta jar is built per Spark minor version. 4.4.1 is on PyPI but
 # its delta-spark_4.2_2.13 jar is not on Maven Central, so both sides pin 4.4.0.
 SPARK_VERSION = "4.2.0"

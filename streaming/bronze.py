@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 BRONZE_COLUMNS = (
@@ -10,9 +10,10 @@ BRONZE_COLUMNS = (
 )  # fmt: skip
 
 
-def kafka_to_bronze(records: DataFrame) -> DataFrame:
+def kafka_to_bronze(records: DataFrame, ingested_at: Column | None = None) -> DataFrame:
     """Kafka source rows -> bronze rows: raw key and value as UTF-8 strings, the record's
-    topic/partition/offset and timestamp, and when it was ingested (partition column)."""
+    topic/partition/offset and timestamp, and when it was ingested (``ingested_at``, default
+    now) with its date as the partition column."""
     return (
         records.select(
             F.col("key").cast("string").alias("key"),
@@ -22,6 +23,8 @@ def kafka_to_bronze(records: DataFrame) -> DataFrame:
             "offset",
             F.col("timestamp").alias("kafka_timestamp"),
         )
-        .withColumn("ingested_at", F.current_timestamp())
+        .withColumn(
+            "ingested_at", ingested_at if ingested_at is not None else F.current_timestamp()
+        )
         .withColumn("ingest_date", F.to_date("ingested_at"))
     )

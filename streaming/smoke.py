@@ -32,13 +32,22 @@ def smoke_table(settings: Settings) -> str:
     return table_path(settings, "smoke", SMOKE_TOPIC.name)
 
 
-def run_smoke_stream(spark: SparkSession, settings: Settings, trigger: str | None = None) -> int:
-    """Stream the smoke topic into its Delta table; with ``availableNow`` it drains what is in
-    the topic and returns the number of rows written by this run."""
+def stream_topic_to_delta(
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    topic: str,
+    table: str,
+    query_name: str,
+    trigger: str | None = None,
+) -> int:
+    """Stream ``topic`` into the Delta table at ``table`` (bronze shape) with the query's own
+    checkpoint. With ``availableNow`` it drains what is in the topic, stops, and returns the
+    number of input rows this run processed (0 when the checkpoint is already at the end)."""
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option("subscribe", SMOKE_TOPIC.name)
+        .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "true")
         .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)
@@ -47,17 +56,29 @@ def run_smoke_stream(spark: SparkSession, settings: Settings, trigger: str | Non
     query = (
         kafka_to_bronze(source)
         .writeStream.format("delta")
-        .queryName(QUERY_NAME)
+        .queryName(query_name)
         .outputMode("append")
         .partitionBy("ingest_date")
-        .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
+        .option("checkpointLocation", checkpoint_path(settings, query_name))
         .trigger(**trigger_options(trigger or settings.spark.trigger))
-        .start(smoke_table(settings))
+        .start(table)
     )
     query.awaitTermination()
     if query.exception() is not None:  # pragma: no cover - awaitTermination raises first
         raise RuntimeError(str(query.exception()))
     return sum(int(p.get("numInputRows", 0)) for p in query.recentProgress)
+
+
+def run_smoke_stream(spark: SparkSession, settings: Settings, trigger: str | None = None) -> int:
+    """Stream the smoke topic into the smoke table; returns the rows this run processed."""
+    return stream_topic_to_delta(
+        spark,
+        settings,
+        topic=SMOKE_TOPIC.name,
+        table=smoke_table(settings),
+        query_name=QUERY_NAME,
+        trigger=trigger,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

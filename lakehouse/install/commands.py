@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lakehouse.errors import SetupError
 
 log = logging.getLogger(__name__)
+
+
+def user_switch(user: str | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run a child as ``user`` with that user's own group and no
+    supplementary groups (switching only the uid would keep root's groups)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def which(program: str, hint: str) -> str:
@@ -42,8 +52,8 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        user=user,
         check=False,
+        **user_switch(user),
     )
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -156,6 +156,7 @@ def resolve(
     jar_set.dest.mkdir(parents=True)
     for name in kept:
         shutil.move(str(staging / name), jar_set.dest / name)
+    shutil.rmtree(staging)  # what is left are the jars already provided
     return kept
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.errors import PortInUseError, StackError
+from lakehouse.install.commands import user_switch
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class ManagedProcess:
                     stderr=subprocess.STDOUT,
                     env={**os.environ, **(env or {})},
                     start_new_session=True,
-                    user=user,
+                    **user_switch(user),
                 )
             except OSError as exc:
                 raise StackError(f"{self.name}: cannot run {argv[0]}: {exc}") from exc

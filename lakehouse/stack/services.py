@@ -267,6 +267,13 @@ class S3Service(Service):
             "ROOT_SECRET_ACCESS_KEY": self.secrets.require("s3_secret_key"),
         }
 
+    def probe(self) -> bool:
+        from lakehouse.storage import s3_answers
+
+        return port_accepts(self.host, self.settings.s3.port) and s3_answers(
+            self.settings, self.secrets
+        )
+
     def after_start(self) -> None:
         from lakehouse.storage import ensure_bucket
 

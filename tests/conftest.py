@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests are marked by folder: tests/unit -> unit, tests/integration ->
+integration, tests/e2e -> e2e, so ``pytest -m unit`` runs the fast tier alone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for tier in TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def secrets(settings: Settings) -> Secrets:
+    return load_secrets(settings)
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """A short id that keeps this run's topics, tables and checkpoints apart from others'."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def spark(settings: Settings) -> Iterator[object]:
+    """One local Spark session for the whole run (a JVM start costs seconds)."""
+    from lakehouse.spark import build_spark_session
+
+    session = build_spark_session("lakehouse-tests", settings)
+    yield session
+    session.stop()
