@@ -39,8 +39,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if args.action == "up":
+        from security.runtime import anchor_audit
+
         started = control.up(settings)
         print(f"started: {', '.join(started)}" if started else "stack already up")
+        anchor_audit(settings)
     elif args.action == "down":
         stopped = control.down(settings)
         print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
@@ -79,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job end to end and print a summary")
     p.add_argument("--events", type=int, default=1000, help="smoke events to produce")
     p.set_defaults(func=cmd_demo)
+    from security.cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -93,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

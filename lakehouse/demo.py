@@ -18,6 +18,7 @@ from lakehouse.postgres import connect
 from lakehouse.registry import SMOKE_TOPIC
 from lakehouse.settings import Settings, load_secrets
 from lakehouse.stack import control
+from security.runtime import audited_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ def run_demo(settings: Settings, events: int = 1000) -> int:
 
     began = time.monotonic()
     spark = build_spark_session("lakehouse-demo", settings)
-    streamed = run_smoke_stream(spark, settings, "availableNow")
+    with audited_pipeline(settings, "smoke_bronze"):
+        streamed = run_smoke_stream(spark, settings, "availableNow")
     table = spark.read.format("delta").load(smoke_table(settings))
     total = table.count()
     this_run = table.where(F.get_json_object("value", "$.run_id") == run_id).count()

@@ -117,17 +117,14 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
 
     @property
-    def secrets_file(self) -> Path:
-        return self.home / "secrets.env"
-
-    @property
     def jars_dir(self) -> Path:
         return self.home / "jars" / "spark"
 
 
 class Secrets(BaseSettings):
-    """Credentials. Read from the environment, then from the home's ``secrets.env`` (mode 0600,
-    written by ``lakehouse setup``). Values are ``SecretStr``: repr and logs show ``**********``."""
+    """Credentials. An environment variable (``LAKEHOUSE_<NAME>``) wins; otherwise the value
+    comes from the encrypted vault (``lakehouse vault``), where ``lakehouse setup`` generates
+    the local stack's. Values are ``SecretStr``: repr and logs show ``**********``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
@@ -135,14 +132,15 @@ class Secrets(BaseSettings):
     s3_secret_key: SecretStr | None = None
     postgres_password: SecretStr | None = None
     postgres_superuser_password: SecretStr | None = None
+    openweather_api_key: SecretStr | None = None
 
     def require(self, name: str) -> str:
         """The clear value of secret ``name``; raises ``MissingSecretError`` naming it if unset."""
         value = getattr(self, name, None)
         if value is None or not value.get_secret_value():
             raise MissingSecretError(
-                f"secret {name} is not configured: set {ENV_PREFIX}{name.upper()} "
-                "or run `lakehouse setup` to generate the local stack's credentials"
+                f"secret {name} is not configured: set {ENV_PREFIX}{name.upper()}, store it with "
+                f"`lakehouse vault put {name}`, or run `lakehouse setup` for the local stack's"
             )
         return value.get_secret_value()
 
@@ -154,7 +152,17 @@ def get_settings() -> Settings:
 
 
 def load_secrets(settings: Settings | None = None) -> Secrets:
-    """Secrets from the environment, falling back to the home's secrets file."""
+    """Secrets from the environment, then from the vault (each vault read is audited). Every
+    value loaded is registered with the log redaction filter."""
+    from lakehouse.logs import register_secret
+    from security.runtime import vault_values
+
     settings = settings or get_settings()
-    env_file = settings.secrets_file if settings.secrets_file.is_file() else None
-    return Secrets(_env_file=env_file)  # type: ignore[call-arg]
+    from_env = {n for n in Secrets.model_fields if os.environ.get(f"{ENV_PREFIX}{n.upper()}")}
+    values = vault_values(settings, [n for n in Secrets.model_fields if n not in from_env])
+    secrets = Secrets(**values)
+    for name in Secrets.model_fields:
+        value = getattr(secrets, name)
+        if value is not None:
+            register_secret(value.get_secret_value())
+    return secrets

@@ -68,11 +68,12 @@ def launch_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
-def secret_conf(secrets: Secrets) -> dict[str, str]:
-    """S3A credentials. Spark redacts keys matching ``secret|access.key`` in its UI and logs."""
+def secret_hadoop_conf(secrets: Secrets) -> dict[str, str]:
+    """S3A credentials, set on the running session's Hadoop configuration: passed as launch
+    settings they would appear on the JVM's command line, which any local user can list."""
     return {
-        "spark.hadoop.fs.s3a.access.key": secrets.require("s3_access_key"),
-        "spark.hadoop.fs.s3a.secret.key": secrets.require("s3_secret_key"),
+        "fs.s3a.access.key": secrets.require("s3_access_key"),
+        "fs.s3a.secret.key": secrets.require("s3_secret_key"),
     }
 
 
@@ -95,12 +96,14 @@ def build_spark_session(
     conf = runtime_conf(settings)
     if not under_spark_submit():
         conf.update(launch_conf(settings))
-    conf.update(secret_conf(secrets))
     conf.update(extra_conf or {})
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in secret_hadoop_conf(secrets).items():
+        hadoop_conf.set(key, value)
     spark.sparkContext.setLogLevel(settings.spark.log_level)
     log.info("spark session %s on %s", app_name, spark.sparkContext.master)
     return spark

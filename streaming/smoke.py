@@ -18,6 +18,7 @@ from lakehouse.logs import configure_logging
 from lakehouse.registry import SMOKE_TOPIC, checkpoint_path, table_path
 from lakehouse.settings import Settings, get_settings
 from lakehouse.spark import build_spark_session, trigger_options
+from security.runtime import audited_pipeline
 from streaming.bronze import kafka_to_bronze
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     settings = get_settings()
     spark = build_spark_session(QUERY_NAME, settings)
-    rows = run_smoke_stream(spark, settings, args.trigger)
+    with audited_pipeline(settings, QUERY_NAME):
+        rows = run_smoke_stream(spark, settings, args.trigger)
     total = spark.read.format("delta").load(smoke_table(settings)).count()
     print(f"smoke stream: {rows} rows this run, {total} rows in {smoke_table(settings)}")
     return 0

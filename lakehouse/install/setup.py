@@ -10,21 +10,22 @@ import logging
 import time
 
 from lakehouse import versions
-from lakehouse.install.credentials import ensure_credentials
 from lakehouse.install.jars import install_jars
 from lakehouse.install.toolchain import install_versitygw, java_binary
 from lakehouse.settings import Settings, load_secrets
 from lakehouse.stack.control import managed_services
+from security.runtime import ensure_stack_credentials
 
 log = logging.getLogger(__name__)
 
 
 def run_setup(settings: Settings, *, update_lock: bool = False) -> None:
-    """Credentials, jars, the S3 server binary, and one-time preparation of each service."""
+    """The vault with the stack's credentials, jars, the S3 server binary, and one-time
+    preparation of each service."""
     began = time.monotonic()
     settings.home.mkdir(parents=True, exist_ok=True)
     java_binary()
-    ensure_credentials(settings)
+    ensure_stack_credentials(settings)
     install_jars(settings, update_lock=update_lock)
     if settings.s3.managed:
         install_versitygw(settings)

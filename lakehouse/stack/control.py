@@ -29,8 +29,9 @@ def managed_services(settings: Settings, secrets: Secrets | None = None) -> list
 def up(settings: Settings, secrets: Secrets | None = None) -> list[str]:
     """Start every managed service that is not running and wait until each is ready.
 
-    A no-op for services already running. If any service fails, the ones this call started are
-    stopped again, so nothing is left half-started. Returns the names started.
+    Services already running are left as they are; each service's idempotent post-start step
+    (bucket, database, migrations) runs every time. If any service fails, the ones this call
+    started are stopped again, so nothing is left half-started. Returns the names started.
     """
     services = managed_services(settings, secrets)
     to_start = [s for s in services if s.process().pid() is None]
@@ -45,11 +46,12 @@ def up(settings: Settings, secrets: Secrets | None = None) -> list[str]:
             pid = service.start()
             started.append(service)
             service.process().wait_ready(pid, service.probe, service.start_deadline_s)
-            service.after_start()
             log.info(
                 "%s ready at %s (pid %d, %.1fs)",
                 service.name, service.address, pid, time.monotonic() - began,
             )  # fmt: skip
+        for service in services:  # idempotent: bucket, database, pending migrations
+            service.after_start()
     except BaseException:
         for service in reversed(started):
             service.process().stop()

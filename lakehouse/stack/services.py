@@ -372,9 +372,12 @@ class PostgresService(Service):
         return can_connect(self.settings, self.secrets, superuser=True)
 
     def after_start(self) -> None:
-        from lakehouse.postgres import ensure_database
+        from lakehouse.postgres import connect, ensure_database
+        from warehouse.migrate import migrate
 
         ensure_database(self.settings, self.secrets)
+        with connect(self.settings, self.secrets) as conn:
+            migrate(conn)
 
 
 def all_services(settings: Settings, secrets: Secrets) -> list[Service]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from security.keys import MasterKey
+
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
 
 
@@ -88,6 +90,7 @@ def other(tmp_path: Path, settings) -> Iterator[Lakehouse]:
         LAKEHOUSE_KAFKA__CONTROLLER_PORT=str(controller),
         LAKEHOUSE_S3__PORT=str(s3),
         LAKEHOUSE_POSTGRES__PORT=str(pg),
+        LAKEHOUSE_MASTER_KEY=MasterKey.generate().encoded(),  # no key file left behind
     )
     cli = Lakehouse(home, env)
     setup = cli("setup")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from pathlib import Path
 
 import pytest
 
 from lakehouse.errors import MissingSecretError
-from lakehouse.install.credentials import ensure_credentials, read_env_file
-from lakehouse.settings import Secrets, Settings, load_secrets
+from lakehouse.logs import RedactSecrets, register_secret
+from lakehouse.settings import Secrets, Settings
 from lakehouse.spark import trigger_options
 
 
@@ -39,20 +41,19 @@ def test_missing_secret_fails_with_its_name(monkeypatch: pytest.MonkeyPatch) -> 
         Secrets(_env_file=None).require("postgres_password")  # type: ignore[call-arg]
 
 
-def test_generated_credentials_are_private_and_stable(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD"):
-        monkeypatch.delenv(f"LAKEHOUSE_{name}", raising=False)
-    settings = Settings(home=tmp_path)
-    added = ensure_credentials(settings)
-    assert set(added) >= {"s3_access_key", "s3_secret_key", "postgres_password"}
-    assert settings.secrets_file.stat().st_mode & 0o777 == 0o600
-    first = read_env_file(settings.secrets_file)
-    assert ensure_credentials(settings) == []
-    assert read_env_file(settings.secrets_file) == first
-    loaded = load_secrets(settings)
-    assert loaded.require("s3_secret_key") == first["LAKEHOUSE_S3_SECRET_KEY"]
+def test_loaded_secrets_are_redacted_from_logs(caplog: pytest.LogCaptureFixture) -> None:
+    register_secret("s3cr3t-value-123")
+    logger = logging.getLogger("lakehouse.test")
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(RedactSecrets())
+    logger.addHandler(handler)
+    try:
+        logger.warning("connecting with %s to %s", "s3cr3t-value-123", "db")
+    finally:
+        logger.removeHandler(handler)
+    output = handler.stream.getvalue()
+    assert "s3cr3t-value-123" not in output
+    assert "connecting with ********** to db" in output
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,179 @@
+"""The vault and the audit trail as the rest of the project uses them: where they live, how
+they open, and how services get their credentials injected at start-up."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import os
+import secrets
+import socket
+import string
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+
+from lakehouse.settings import Settings
+from security.audit import Anchor, AuditTrail
+from security.errors import VaultError
+from security.keys import (
+    ENV_MASTER_KEY,
+    ENV_PASSPHRASE,
+    MasterKey,
+    derive_from_passphrase,
+    key_file_path,
+    load_master_key,
+    write_key_file,
+)
+from security.vault import Vault, read_salt
+
+log = logging.getLogger(__name__)
+
+AUDIT_KEY_SECRET = "audit_hmac_key"
+_ALNUM = string.ascii_uppercase + string.digits
+
+
+def stack_credential_generators() -> dict[str, Callable[[], str]]:
+    """The local stack's credentials and how each is generated at first setup."""
+    return {
+        "s3_access_key": lambda: "LH" + "".join(secrets.choice(_ALNUM) for _ in range(18)),
+        "s3_secret_key": lambda: secrets.token_urlsafe(30),
+        "postgres_password": lambda: secrets.token_urlsafe(24),
+        "postgres_superuser_password": lambda: secrets.token_urlsafe(24),
+    }
+
+
+def vault_path(settings: Settings) -> Path:
+    return settings.home / "vault" / "secrets.vault"
+
+
+def audit_path(settings: Settings) -> Path:
+    return settings.home / "audit" / "audit.log"
+
+
+def actor() -> str:
+    """Who is acting: ``LAKEHOUSE_ACTOR``, else user@host:program."""
+    if os.environ.get("LAKEHOUSE_ACTOR"):
+        return os.environ["LAKEHOUSE_ACTOR"]
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return f"{getpass.getuser()}@{socket.gethostname()}:{program}"
+
+
+def _trail_for(vault: Vault, settings: Settings, anchor: Anchor | None = None) -> AuditTrail:
+    with vault.unaudited():
+        key = vault.get(AUDIT_KEY_SECRET, actor="vault").encode()
+    return AuditTrail(audit_path(settings), key, anchor=anchor)
+
+
+def _attach_audit(vault: Vault, settings: Settings) -> Vault:
+    vault.attach_audit(_trail_for(vault, settings).append)
+    return vault
+
+
+def open_vault(settings: Settings) -> Vault:
+    """Open and authenticate the home's vault, with audited reads."""
+    path = vault_path(settings)
+    master = load_master_key(settings.home, read_salt(path))
+    return _attach_audit(Vault.open(path, master), settings)
+
+
+def audit_trail(settings: Settings, anchor: Anchor | None = None) -> AuditTrail:
+    """The home's audit trail, keyed from the vault (reading that key is not itself audited)."""
+    path = vault_path(settings)
+    vault = Vault.open(path, load_master_key(settings.home, read_salt(path)))
+    return _trail_for(vault, settings, anchor)
+
+
+def audit_event(settings: Settings, action: str, target: str, outcome: str = "ok") -> None:
+    """Record a pipeline-level event (start, stop, erasure) in the audit trail."""
+    audit_trail(settings).append(actor(), action, target, outcome)
+
+
+def anchor_audit(settings: Settings) -> tuple[int, str] | None:
+    """Verify the trail and move its PostgreSQL anchor to the head; a warning (not an error)
+    when PostgreSQL cannot be reached, since the next anchor covers these entries too."""
+    from lakehouse.settings import load_secrets
+    from security.anchor import PostgresAnchor
+
+    try:
+        trail = audit_trail(settings, PostgresAnchor(settings, load_secrets(settings)))
+        return trail.anchor_head()
+    except psycopg.OperationalError as exc:
+        log.warning("audit head not anchored, PostgreSQL unreachable: %s", exc)
+        return None
+
+
+@contextlib.contextmanager
+def audited_pipeline(settings: Settings, name: str) -> Iterator[None]:
+    """Audit a pipeline's start, and its stop with the outcome (ok, or the error's type)."""
+    audit_event(settings, "pipeline.start", name)
+    outcome = "ok"
+    try:
+        yield
+    except BaseException as exc:
+        outcome = f"failed: {type(exc).__name__}"
+        raise
+    finally:
+        audit_event(settings, "pipeline.stop", name, outcome)
+        anchor_audit(settings)
+
+
+def init_vault(settings: Settings) -> bool:
+    """Create the vault if there is none; True if created. The master key comes from
+    ``LAKEHOUSE_MASTER_KEY``, from ``LAKEHOUSE_VAULT_PASSPHRASE`` (scrypt), or is generated
+    into a key file outside the repository."""
+    path = vault_path(settings)
+    if path.exists():
+        return False
+    salt = None
+    if os.environ.get(ENV_MASTER_KEY):
+        master = MasterKey.decode(os.environ[ENV_MASTER_KEY], ENV_MASTER_KEY)
+    elif os.environ.get(ENV_PASSPHRASE):
+        salt = secrets.token_bytes(16)
+        master = MasterKey(derive_from_passphrase(os.environ[ENV_PASSPHRASE], salt), ENV_PASSPHRASE)
+    else:
+        key_file = key_file_path(settings.home)
+        if key_file.exists():
+            master = load_master_key(settings.home, None)
+        else:
+            master = MasterKey.generate()
+            write_key_file(key_file, master)
+            log.info("generated the vault's master key in %s (keep it safe)", key_file)
+    vault = Vault.create(path, master, salt=salt)
+    vault.put(AUDIT_KEY_SECRET, secrets.token_urlsafe(32), actor=actor())  # before any hook
+    _attach_audit(vault, settings).record(actor(), "vault.init", str(path), "ok")
+    log.info("created the vault %s", path)
+    return True
+
+
+def ensure_stack_credentials(settings: Settings) -> list[str]:
+    """Generate into the vault every local-stack credential it lacks; returns names added."""
+    init_vault(settings)
+    vault = open_vault(settings)
+    present = set(vault.names())
+    added = []
+    for name, generate in stack_credential_generators().items():
+        if name not in present:
+            vault.put(name, generate(), actor=actor())
+            added.append(name)
+    if added:
+        log.info("generated credentials into the vault: %s", ", ".join(added))
+    return added
+
+
+def vault_values(settings: Settings, names: list[str]) -> dict[str, str]:
+    """Clear values of the named secrets present in the vault (each read audited)."""
+    if not vault_path(settings).exists():
+        return {}
+    vault = open_vault(settings)
+    present = set(vault.names())
+    who = actor()
+    return {name: vault.get(name, actor=who) for name in names if name in present}
+
+
+def require_vault(settings: Settings) -> None:
+    if not vault_path(settings).exists():
+        raise VaultError(f"no vault at {vault_path(settings)}: run `lakehouse setup`")
