@@ -3,62 +3,19 @@ smoke events through Kafka into a Delta table on S3, check PostgreSQL, and print
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
-
-from confluent_kafka import Producer
 
 from lakehouse.errors import LakehouseError
 from lakehouse.install.setup import run_setup
-from lakehouse.kafka import ensure_topics, producer_config
 from lakehouse.postgres import connect
-from lakehouse.registry import SMOKE_TOPIC
 from lakehouse.settings import Settings, load_secrets
 from lakehouse.stack import control
+from producers.smoke import produce_smoke_events
 from security.runtime import audited_pipeline
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DeliveryCounter:
-    """Counts acknowledged and failed records from the producer's delivery callbacks."""
-
-    acked: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def __call__(self, err: object, _msg: object) -> None:
-        if err is None:
-            self.acked += 1
-        else:
-            self.failed += 1
-            if len(self.errors) < 5:
-                self.errors.append(str(err))
-
-
-def produce_smoke_events(settings: Settings, count: int, run_id: str, flush_s: float = 60) -> int:
-    """Produce ``count`` JSON events keyed by id; returns the number acknowledged."""
-    ensure_topics(settings, [SMOKE_TOPIC])
-    producer = Producer(producer_config(settings))
-    counter = DeliveryCounter()
-    for seq in range(count):
-        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"smoke/{run_id}/{seq}"))
-        value = json.dumps(
-            {"id": event_id, "run_id": run_id, "seq": seq, "produced_at": int(time.time() * 1000)}
-        )
-        producer.produce(SMOKE_TOPIC.name, key=event_id, value=value, on_delivery=counter)
-        producer.poll(0)
-    remaining = producer.flush(flush_s)
-    if remaining or counter.failed:
-        raise LakehouseError(
-            f"{counter.failed} smoke events failed, {remaining} unacknowledged after {flush_s}s: "
-            f"{counter.errors}"
-        )
-    return counter.acked
 
 
 def run_demo(settings: Settings, events: int = 1000) -> int:

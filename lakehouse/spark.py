@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from lakehouse.install.jars import spark_jar_paths
@@ -93,6 +94,9 @@ def build_spark_session(
 
     settings = settings or get_settings()
     secrets = secrets or load_secrets(settings)
+    # Spark's Python workers must run this interpreter (it has pandas and pyarrow for the
+    # vectorised UDFs), not whatever `python3` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = runtime_conf(settings)
     if not under_spark_submit():
         conf.update(launch_conf(settings))

@@ -16,11 +16,17 @@ from security.runtime import (
     ensure_stack_credentials,
     init_vault,
     open_vault,
-    stack_credential_generators,
     vault_path,
 )
 
 NEW_MASTER_KEY_ENV = "LAKEHOUSE_NEW_MASTER_KEY"
+# What `vault env` prints: the services' credentials, for docker compose.
+SERVICE_CREDENTIALS = (
+    "s3_access_key",
+    "s3_secret_key",
+    "postgres_password",
+    "postgres_superuser_password",
+)
 
 
 def _read_value(name: str) -> str:
@@ -55,7 +61,7 @@ def cmd_vault(args: argparse.Namespace) -> int:
     elif args.action == "env":
         # For `docker compose --env-file <(lakehouse vault env) up`: never written to disk.
         who = actor()
-        for name in stack_credential_generators():
+        for name in SERVICE_CREDENTIALS:
             print(f"{ENV_PREFIX}{name.upper()}={vault.get(name, actor=who)}")
     elif args.action == "rotate":
         new_master = _new_master(settings, args.new_master_key)

@@ -23,6 +23,8 @@ from security.keys import (
     ENV_MASTER_KEY,
     ENV_PASSPHRASE,
     MasterKey,
+    b64d,
+    b64e,
     derive_from_passphrase,
     key_file_path,
     load_master_key,
@@ -33,6 +35,8 @@ from security.vault import Vault, read_salt
 log = logging.getLogger(__name__)
 
 AUDIT_KEY_SECRET = "audit_hmac_key"
+# The key of the personal-data tokens, stored as "v<version>:<base64 key>".
+MASKING_KEY_SECRET = "masking_key"
 _ALNUM = string.ascii_uppercase + string.digits
 
 
@@ -43,6 +47,7 @@ def stack_credential_generators() -> dict[str, Callable[[], str]]:
         "s3_secret_key": lambda: secrets.token_urlsafe(30),
         "postgres_password": lambda: secrets.token_urlsafe(24),
         "postgres_superuser_password": lambda: secrets.token_urlsafe(24),
+        MASKING_KEY_SECRET: lambda: "v1:" + b64e(secrets.token_bytes(32)),
     }
 
 
@@ -162,6 +167,15 @@ def ensure_stack_credentials(settings: Settings) -> list[str]:
     if added:
         log.info("generated credentials into the vault: %s", ", ".join(added))
     return added
+
+
+def masking_key(settings: Settings) -> tuple[int, bytes]:
+    """The current masking key and its version, for keyed tokens of personal data."""
+    value = vault_values(settings, [MASKING_KEY_SECRET]).get(MASKING_KEY_SECRET)
+    if value is None:
+        raise VaultError(f"no {MASKING_KEY_SECRET} in the vault: run `lakehouse setup`")
+    version, _, encoded = value.partition(":")
+    return int(version.removeprefix("v")), b64d(encoded)
 
 
 def vault_values(settings: Settings, names: list[str]) -> dict[str, str]:

@@ -14,10 +14,10 @@ from chispa import assert_df_equality
 from confluent_kafka import Producer
 from pyspark.sql import functions as F
 
-from lakehouse.demo import produce_smoke_events
 from lakehouse.kafka import ensure_topics, producer_config
 from lakehouse.registry import Topic, table_path
 from lakehouse.settings import project_root
+from producers.smoke import produce_smoke_events
 from streaming.smoke import smoke_table, stream_topic_to_delta
 
 

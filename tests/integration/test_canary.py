@@ -1,0 +1,141 @@
+"""Canary: plant a known secret and a known CPF, run the smoke pipeline (producer -> Kafka ->
+Spark under spark-submit -> Delta on S3, and the demo's PostgreSQL check), then look for them,
+and for every credential in the vault, in clear in the logs, Kafka, the Delta tables, the S3
+server's files and PostgreSQL. None may be found outside the vault."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from lakehouse.postgres import connect
+from lakehouse.settings import project_root
+from lakehouse.stack.process import wait_until
+from lakehouse.storage import s3_client
+from producers.smoke import produce_smoke_events
+from security.runtime import actor, open_vault
+from streaming.smoke import smoke_table
+
+CANARY_CPF = "390.533.447-05"
+
+
+def _needles(settings) -> dict[str, bytes]:
+    vault = open_vault(settings)
+    values = {name: vault.get(name, actor=actor()) for name in vault.names()}
+    needles = {f"vault:{n}": v.encode() for n, v in values.items() if len(v) >= 8}
+    needles["canary cpf"] = CANARY_CPF.encode()
+    needles["canary cpf digits"] = CANARY_CPF.replace(".", "").replace("-", "").encode()
+    return needles
+
+
+def _found_in(blob: bytes, needles: dict[str, bytes]) -> list[str]:
+    return [name for name, needle in needles.items() if needle in blob]
+
+
+def _kafka_contents(settings) -> bytes:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "group.id": f"canary-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = []
+        for name, topic in metadata.topics.items():
+            for pid in topic.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(name, pid), timeout=10)
+                if high > low:
+                    partitions.append((TopicPartition(name, pid, low), high))
+        consumer.assign([tp for tp, _ in partitions])
+        remaining = {(tp.topic, tp.partition): high for tp, high in partitions}
+        chunks: list[bytes] = []
+
+        def drained() -> bool:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                chunks.append((msg.key() or b"") + b"\0" + (msg.value() or b""))
+                if msg.offset() + 1 >= remaining.get((msg.topic(), msg.partition()), 0):
+                    remaining.pop((msg.topic(), msg.partition()), None)
+            return not remaining
+
+        wait_until(drained, deadline_s=120, what="every Kafka partition to be read", poll_s=0)
+        return b"\n".join(chunks)
+    finally:
+        consumer.close()
+
+
+def _delta_tables(settings, secrets) -> list[str]:
+    """Every Delta table in the lake bucket (a folder holding a _delta_log/)."""
+    client = s3_client(settings, secrets)
+    roots = set()
+    for obj in client.list_objects(settings.s3.bucket, recursive=True):
+        if "/_delta_log/" in obj.object_name:
+            roots.add(obj.object_name.split("/_delta_log/")[0])
+    return [f"{settings.s3.lake_root}/{root}" for root in sorted(roots)]
+
+
+def _postgres_contents(settings, secrets) -> bytes:
+    with connect(settings, secrets) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        rows = []
+        for schema, table in tables:
+            query = f'SELECT t::text FROM "{schema}"."{table}" t'
+            rows += [r[0] for r in conn.execute(query)]  # type: ignore[arg-type]
+    return "\n".join(rows).encode()
+
+
+def test_no_secret_and_no_cpf_in_clear_anywhere(spark, settings, secrets, run_id) -> None:
+    needles = _needles(settings)
+    assert produce_smoke_events(settings, 100, run_id, cpf=CANARY_CPF) == 100
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    runs = [
+        subprocess.run(
+            [str(venv_bin / "lakehouse"), "demo", "--events", "20"],
+            env=env, capture_output=True, text=True, timeout=900, check=False,
+        ),
+        subprocess.run(
+            [str(venv_bin / "spark-submit"), "--properties-file", "spark-defaults.conf",
+             "--conf", f"spark.driver.extraClassPath={settings.jars_dir}/*",
+             "streaming/smoke.py", "--trigger", "availableNow"],
+            cwd=project_root(), env=env, capture_output=True, text=True, timeout=900, check=False,
+        ),
+    ]  # fmt: skip
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+
+    places: dict[str, list[str]] = {}
+    places["process output"] = _found_in(
+        "".join(r.stdout + r.stderr for r in runs).encode(), needles
+    )
+    logs = b"".join(p.read_bytes() for p in (settings.home / "logs").rglob("*") if p.is_file())
+    places["service logs"] = _found_in(logs, needles)
+    places["kafka"] = _found_in(_kafka_contents(settings), needles)
+    s3_files = b"".join(
+        p.read_bytes() for p in (settings.home / "services" / "s3").rglob("*") if p.is_file()
+    )
+    places["s3 server files"] = _found_in(s3_files, needles)
+    delta_rows = []
+    for table in _delta_tables(settings, secrets):
+        delta_rows += [
+            str(row.asDict()) for row in spark.read.format("delta").load(table).collect()
+        ]
+    places["delta tables"] = _found_in("\n".join(delta_rows).encode(), needles)
+    places["postgresql"] = _found_in(_postgres_contents(settings, secrets), needles)
+    audit = (settings.home / "audit" / "audit.log").read_bytes()
+    places["audit trail"] = _found_in(audit, needles)
+
+    assert {place: found for place, found in places.items() if found} == {}
+    # The canary did go through the pipeline, masked: its display mask is in the smoke table.
+    smoke = spark.read.format("delta").load(smoke_table(settings))
+    assert smoke.where(smoke.value.contains("***.533.447-**")).count() >= 100
