@@ -24,6 +24,60 @@ class Topic:
 SMOKE_TOPIC = Topic("smoke.events", ("id",), partitions=3)
 
 
+@dataclass(frozen=True)
+class OlistEntity:
+    """One Olist CSV file: its entity name, topic and natural key (DESIGN.md section 3)."""
+
+    entity: str
+    file_name: str
+    natural_key: tuple[str, ...]
+
+    @property
+    def topic(self) -> Topic:
+        return Topic(f"olist.{self.entity}", self.natural_key)
+
+
+# In the order a full replay sends them: dimensions first, then facts.
+OLIST_ENTITIES: tuple[OlistEntity, ...] = (
+    OlistEntity(
+        "category_translation", "product_category_name_translation.csv", ("product_category_name",)
+    ),
+    OlistEntity("customers", "olist_customers_dataset.csv", ("customer_id",)),
+    OlistEntity("products", "olist_products_dataset.csv", ("product_id",)),
+    OlistEntity("sellers", "olist_sellers_dataset.csv", ("seller_id",)),
+    OlistEntity(
+        "geolocation",
+        "olist_geolocation_dataset.csv",
+        ("geolocation_zip_code_prefix", "geolocation_lat", "geolocation_lng"),
+    ),
+    OlistEntity("orders", "olist_orders_dataset.csv", ("order_id",)),
+    OlistEntity("order_items", "olist_order_items_dataset.csv", ("order_id", "order_item_id")),
+    OlistEntity(
+        "order_payments", "olist_order_payments_dataset.csv", ("order_id", "payment_sequential")
+    ),
+    OlistEntity("order_reviews", "olist_order_reviews_dataset.csv", ("review_id", "order_id")),
+)
+BCB_TOPIC = Topic("bcb.sgs", ("series_code", "date"))
+WEATHER_TOPIC = Topic("weather.current", ("city_id", "dt"))
+SOURCES = ("olist", "bcb", "weather")
+
+
+def dlq_topic(source: str) -> Topic:
+    """``<source>.dlq``: the producer's rejects, keyed by where they came from."""
+    return Topic(f"{source}.dlq", ("origin",))
+
+
+def all_topics() -> list[Topic]:
+    """Every topic the pipeline uses, for the admin step that creates them."""
+    return [
+        *(e.topic for e in OLIST_ENTITIES),
+        BCB_TOPIC,
+        WEATHER_TOPIC,
+        *(dlq_topic(s) for s in SOURCES),
+        SMOKE_TOPIC,
+    ]
+
+
 def table_path(settings: Settings, layer: str, name: str) -> str:
     """``s3a://<bucket>/<layer>/<name>`` for a Delta table of the lake."""
     if layer not in LAYERS and layer != "smoke":

@@ -9,13 +9,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Producer
-
-from lakehouse.errors import LakehouseError
-from lakehouse.kafka import ensure_topics, producer_config
+from lakehouse.kafka import ensure_topics
 from lakehouse.registry import SMOKE_TOPIC
 from lakehouse.settings import Settings
-from producers.delivery import DeliveryCounter
+from producers.sink import KafkaSink
 from security.masking import complete_cpf, make_tokeniser, mask_cpf, redact_text
 from security.runtime import masking_key
 
@@ -55,20 +52,10 @@ def produce_smoke_events(
     ensure_topics(settings, [SMOKE_TOPIC])
     version, key = masking_key(settings)
     tokenise = make_tokeniser(key, version, "cpf")
-    producer = Producer(producer_config(settings))
-    counter = DeliveryCounter()
+    sink = KafkaSink(settings, client_id="lakehouse-smoke")
     for seq in range(count):
         event = smoke_event(
             run_id, seq, cpf or synthetic_cpf(run_id, seq), tokenise, int(time.time() * 1000)
         )
-        producer.produce(
-            SMOKE_TOPIC.name, key=str(event["id"]), value=json.dumps(event), on_delivery=counter
-        )
-        producer.poll(0)
-    remaining = producer.flush(flush_s)
-    if remaining or counter.failed:
-        raise LakehouseError(
-            f"{counter.failed} smoke events failed, {remaining} unacknowledged after {flush_s}s: "
-            f"{counter.errors}"
-        )
-    return counter.acked
+        sink.send(SMOKE_TOPIC.name, str(event["id"]), json.dumps(event).encode())
+    return sink.close(flush_s).total_acked

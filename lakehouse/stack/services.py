@@ -223,6 +223,12 @@ class KafkaService(Service):
             return False
         return bool(metadata.brokers)
 
+    def after_start(self) -> None:
+        from lakehouse.kafka import ensure_topics
+        from lakehouse.registry import all_topics
+
+        ensure_topics(self.settings, all_topics())
+
 
 class S3Service(Service):
     """versitygw serving a POSIX folder over the S3 API."""
