@@ -82,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job end to end and print a summary")
     p.add_argument("--events", type=int, default=1000, help="smoke events to produce")
     p.set_defaults(func=cmd_demo)
+    from producers.cli import add_produce_commands
     from security.cli import add_commands
 
+    p = sub.add_parser("produce", help="push a source's records into Kafka")
+    add_produce_commands(p.add_subparsers(dest="producer", required=True))
     add_commands(sub)
     return parser
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
@@ -103,6 +104,37 @@ class SparkSettings(BaseModel):
     trigger: str = "availableNow"
 
 
+class HttpSettings(BaseModel):
+    """HTTP behaviour of a poller: per-request timeout; retries on 5xx, 429 and network errors
+    with exponential backoff and full jitter, bounded in attempts and in total time."""
+
+    timeout_s: float = 30.0
+    max_attempts: int = 5
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    max_total_s: float = 120.0
+
+
+class BcbSettings(BaseModel):
+    """The Banco Central do Brasil SGS poller. ``schedule``: a crontab (UTC) or an interval
+    such as ``6h``."""
+
+    base_url: str = "https://api.bcb.gov.br"
+    series: tuple[int, ...] = (433, 432, 11)  # IPCA monthly %, Selic target % a.a., Selic daily
+    since: date = date(2016, 1, 1)  # backfill start when a series has no watermark yet
+    schedule: str = "0 12 * * *"  # daily, 09:00 in Brasília
+    http: HttpSettings = HttpSettings()
+
+
+class WeatherSettings(BaseModel):
+    """The OpenWeather current-weather poller of the 27 state capitals."""
+
+    base_url: str = "https://api.openweathermap.org"
+    calls_per_minute: int = 50
+    schedule: str = "1h"
+    http: HttpSettings = HttpSettings(timeout_s=10.0)
+
+
 class Settings(BaseSettings):
     """All non-secret settings. Build with ``get_settings()``."""
 
@@ -115,6 +147,8 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     postgres: PostgresSettings = PostgresSettings()
     spark: SparkSettings = SparkSettings()
+    bcb: BcbSettings = BcbSettings()
+    weather: WeatherSettings = WeatherSettings()
 
     @property
     def jars_dir(self) -> Path:

@@ -66,7 +66,8 @@ def present_entities(data_dir: Path) -> list[OlistEntity]:
     return found
 
 
-def _header(entity: OlistEntity, path: Path) -> tuple[list[str], Position]:
+def read_header(entity: OlistEntity, path: Path) -> tuple[list[str], Position]:
+    """The header of an Olist file and the position right after it; ReplayError if unusable."""
     first = next(read_records(path), None)
     if first is None or first.fields is None:
         raise ReplayError(f"{path.name}: no readable header")
@@ -113,8 +114,8 @@ class OlistReplay:
         """(header, record, seq, file size) of the records not yet acknowledged."""
         path = self.data_dir / entity.file_name
         size = path.stat().st_size
-        header, after_header = _header(entity, path)
-        pos = self.ledger.position(entity.file_name, size)
+        header, after_header = read_header(entity, path)
+        pos = self.ledger.position(str(path.resolve()), size)
         if pos.records == 0:
             pos = Position(0, after_header.offset, after_header.line, size)
         seq = pos.records
@@ -123,11 +124,11 @@ class OlistReplay:
             yield header, record, seq, size
 
     def _send_file(self, entity: OlistEntity) -> None:
-        name = entity.file_name
+        name = str((self.data_dir / entity.file_name).resolve())
         for header, record, seq, size in self._records(entity):
             if self.stop.is_set():
                 return
-            row = to_row(entity, header, record, f"{name}:{record.line}")
+            row = to_row(entity, header, record, f"{entity.file_name}:{record.line}")
             self.ledger.sent(name, seq, Position(seq, record.end_offset, record.line, size))
             self.sink.send(row.topic, row.key, row.value, self._ack(name, seq))
 
@@ -141,7 +142,8 @@ class OlistReplay:
         rows whose order is unknown last."""
         groups = self._event_time_groups()
         size = sum((self.data_dir / e.file_name).stat().st_size for e in self.entities)
-        done = self.ledger.position("event-time", size).records
+        ledger_name = f"event-time:{self.data_dir.resolve()}"
+        done = self.ledger.position(ledger_name, size).records
         timed = [ts for ts, _ in groups if ts is not None]
         first_ts, started = (min(timed) if timed else 0.0), time.monotonic()
         for seq, (ts, rows) in enumerate(groups, start=1):
@@ -153,13 +155,13 @@ class OlistReplay:
                     return
             if self.stop.is_set():
                 return
-            self.ledger.sent("event-time", seq, Position(seq, 0, 0, size))
+            self.ledger.sent(ledger_name, seq, Position(seq, 0, 0, size))
             pending = {"n": len(rows)}
 
             def one_acked(seq: int = seq, pending: dict[str, int] = pending) -> None:
                 pending["n"] -= 1
                 if pending["n"] == 0:
-                    self.ledger.acked("event-time", seq)
+                    self.ledger.acked(ledger_name, seq)
 
             for row in rows:
                 self.sink.send(row.topic, row.key, row.value, one_acked)
@@ -173,7 +175,7 @@ class OlistReplay:
             if entity.entity not in ("orders", *FACTS):
                 continue
             path = self.data_dir / entity.file_name
-            header, after = _header(entity, path)
+            header, after = read_header(entity, path)
             for record in read_records(path, after.offset, after.line):
                 row = to_row(entity, header, record, f"{entity.file_name}:{record.line}")
                 if row.topic == DLQ:

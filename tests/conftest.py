@@ -23,6 +23,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def stack(settings: Settings, secrets: Secrets) -> Settings:
+    """The real stack, started if needed (``stack up`` is idempotent)."""
+    from lakehouse.stack import control
+
+    control.up(settings, secrets)
+    states = {row.name: row.state for row in control.status(settings, secrets)}
+    assert all(state in {"running", "external"} for state in states.values()), states
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _services_for_tier(request: pytest.FixtureRequest) -> None:
+    """Integration and end-to-end tests run against the real stack."""
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
+        request.getfixturevalue("stack")
+
+
+@pytest.fixture(scope="session")
 def settings() -> Settings:
     return get_settings()
 
