@@ -28,6 +28,7 @@ from typing import Any
 from faker import Faker
 
 from producers import synthetic_model as sm
+from producers import synthetic_reference as ref
 
 ORDERS = "olist_orders_dataset.csv"
 ITEMS = "olist_order_items_dataset.csv"
@@ -144,7 +145,7 @@ class Manifest:
 @dataclass(frozen=True)
 class _Person:
     unique_id: str
-    city: sm.City
+    city: ref.City
     zip_prefix: str
     pii: tuple[str, ...]  # name, e-mail, CPF, phone, birth date
 
@@ -167,11 +168,11 @@ def _cover_then_skew(rng: random.Random, population: int, draws: int) -> list[in
     return picks
 
 
-def _cities(share: str) -> sm.Weighted[sm.City]:
+def _cities(share: str) -> sm.Weighted[ref.City]:
     """Every city, weighted by its state's ``share`` (customer or seller) and its own weight."""
     pairs = [
         (city, getattr(state, share) * city.weight / sum(c.weight for c in state.cities))
-        for state in sm.STATES
+        for state in ref.STATES
         for city in state.cities
     ]
     return sm.Weighted([c for c, _ in pairs], [w for _, w in pairs])
@@ -193,7 +194,7 @@ class _Generator:
         self.paid: Counter[str] = Counter()
         self.scores: Counter[int] = Counter()
         self.late = self.pii_reviews = 0
-        self.zips: dict[str, sm.City] = {}
+        self.zips: dict[str, ref.City] = {}
         self.people: list[_Person] = []
         self.last_review_id = ""
 
@@ -201,7 +202,7 @@ class _Generator:
         self.writers[name].writerow(row)
         self.rows[name] += 1
 
-    def zip_prefix(self, city: sm.City) -> str:
+    def zip_prefix(self, city: ref.City) -> str:
         zip_prefix = f"{city.zip_start + self.rng.randrange(city.zip_span):05d}"
         self.zips.setdefault(zip_prefix, city)
         return zip_prefix
@@ -210,14 +211,14 @@ class _Generator:
         """Categories, sellers (orders/32, at least 5) and products (orders/3), each seller
         with at least one product."""
         rng = self.rng
-        for pt, en, _ in sm.CATEGORIES:
+        for pt, en, _ in ref.CATEGORIES:
             self.write(CATEGORIES, (pt, en))
         cities = _cities("seller_weight")
         self.seller_ids = [sm.new_id(rng) for _ in range(max(5, orders // 32))]
         for seller_id in self.seller_ids:
             city = cities.draw(rng)
             self.write(SELLERS, (seller_id, self.zip_prefix(city), city.name, city.state))
-        categories = sm.Weighted([c[0] for c in sm.CATEGORIES], [c[2] for c in sm.CATEGORIES])
+        categories = sm.Weighted([c[0] for c in ref.CATEGORIES], [c[2] for c in ref.CATEGORIES])
         self.products = []
         sellers = len(self.seller_ids)
         for owner in _cover_then_skew(rng, sellers, max(round(orders / 3), sellers)):
@@ -227,7 +228,7 @@ class _Generator:
             self.products.append(product)
             self.write(PRODUCTS, (product.product_id, *columns))
 
-    def person(self, cities: sm.Weighted[sm.City]) -> _Person:
+    def person(self, cities: sm.Weighted[ref.City]) -> _Person:
         """A repeat buyer now and then, else someone new."""
         rng, fake = self.rng, self.fake
         if self.people and rng.random() < REPEAT_BUYER_SHARE:

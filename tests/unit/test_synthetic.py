@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from producers import synthetic_model as sm
+from producers import synthetic_reference as ref
 from producers.synthetic import BadRow, Manifest, generate, main
 from security.masking import is_valid_cpf, normalise_phone, redact_text
 
@@ -441,7 +442,7 @@ def test_shapes_resemble_olist(tmp_path: Path) -> None:
 
 
 def test_reference_geography() -> None:
-    assert {s.uf for s in sm.STATES} == UFS and len(sm.STATES) == 27
+    assert {s.uf for s in ref.STATES} == UFS and len(ref.STATES) == 27
     # First zip digit by region: 0-1 SP, 2 RJ/ES, 3 MG, 4 BA/SE, 5 PE/AL/PB/RN, 6 north-east and
     # north, 7 centre-west/TO/RO, 8 PR/SC, 9 RS.
     region = {"SP": "01", "RJ": "2", "ES": "2", "MG": "3", "BA": "4", "SE": "4", "PR": "8"}
@@ -449,15 +450,15 @@ def test_reference_geography() -> None:
     region |= {"RO": "7", **dict.fromkeys(["PE", "AL", "PB", "RN"], "5")}
     region |= dict.fromkeys(["CE", "PI", "MA", "PA", "AP", "AM", "RR", "AC"], "6")
     blocks = []
-    for state in sm.STATES:
+    for state in ref.STATES:
         for city in state.cities:
             assert f"{city.zip_start:05d}"[0] in region[state.uf], city
             assert -34 < city.lat < 6 and -74 < city.lng < -34, city
             blocks.append((city.zip_start, city.zip_start + city.zip_span))
     blocks.sort()
     assert all(a[1] <= b[0] for a, b in pairwise(blocks))  # disjoint
-    assert len(sm.CATEGORIES) >= 70 and len({c[0] for c in sm.CATEGORIES}) == len(sm.CATEGORIES)
-    assert ("beleza_saude", "health_beauty") in {c[:2] for c in sm.CATEGORIES}
+    assert len(ref.CATEGORIES) >= 70 and len({c[0] for c in ref.CATEGORIES}) == len(ref.CATEGORIES)
+    assert ("beleza_saude", "health_beauty") in {c[:2] for c in ref.CATEGORIES}
 
 
 def test_invalid_arguments_are_refused(tmp_path: Path) -> None:
