@@ -24,7 +24,7 @@ unit: setup
 	$(PYTEST) -m unit $(PYTEST_ARGS)
 
 lint: setup
-	$(RUFF) check .
+	$(RUFF) check --no-cache .
 	$(RUFF) format --check .
 
 format: setup

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Producer
-from producers.synthetic import generate
 
 from lakehouse.kafka import producer_config
 from lakehouse.settings import get_settings
 from producers.csv_records import read_records
 from producers.olist import OlistReplay, Row, present_entities, read_header, to_row
+from producers.synthetic import generate
 
 
 def serialised_rows(data_dir: Path) -> list[Row]:

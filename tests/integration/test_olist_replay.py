@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from producers.synthetic import generate
 
 from lakehouse.registry import OLIST_ENTITIES
 from lakehouse.stack.process import wait_until
 from producers.envelope import event_id, natural_key_of
 from producers.olist import DLQ, OlistReplay
+from producers.synthetic import generate
 
 TOPICS = [e.topic.name for e in OLIST_ENTITIES] + [DLQ]
 
