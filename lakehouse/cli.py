@@ -62,6 +62,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(get_settings(), events=args.events)
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    from streaming.app import main as stream_main
+
+    return stream_main(["--trigger", args.trigger] if args.trigger else [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
@@ -82,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job end to end and print a summary")
     p.add_argument("--events", type=int, default=1000, help="smoke events to produce")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("stream", help="run the streaming application (every query, one driver)")
+    p.add_argument("--trigger", help="availableNow, or processingTime=<interval> (service mode)")
+    p.set_defaults(func=cmd_stream)
+
     from producers.cli import add_produce_commands
     from security.cli import add_commands
 

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from pyspark.sql import functions as F
 
 from lakehouse.postgres import connect
 from lakehouse.settings import project_root
@@ -37,7 +38,8 @@ def _found_in(blob: bytes, needles: dict[str, bytes]) -> list[str]:
     return [name for name, needle in needles.items() if needle in blob]
 
 
-def _kafka_contents(settings) -> bytes:
+def _found_in_kafka(settings, needles: dict[str, bytes]) -> list[str]:
+    """Needles found in any key or value of any topic, reading every partition to its end."""
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka.bootstrap,
@@ -45,30 +47,31 @@ def _kafka_contents(settings) -> bytes:
             "enable.auto.commit": False,
         }
     )
+    found: set[str] = set()
     try:
         metadata = consumer.list_topics(timeout=10)
-        partitions = []
+        remaining = {}
         for name, topic in metadata.topics.items():
             for pid in topic.partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(name, pid), timeout=10)
                 if high > low:
-                    partitions.append((TopicPartition(name, pid, low), high))
-        consumer.assign([tp for tp, _ in partitions])
-        remaining = {(tp.topic, tp.partition): high for tp, high in partitions}
-        chunks: list[bytes] = []
+                    remaining[(name, pid)] = (low, high)
+        consumer.assign([TopicPartition(t, p, low) for (t, p), (low, _) in remaining.items()])
 
         def drained() -> bool:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                chunks.append((msg.key() or b"") + b"\0" + (msg.value() or b""))
-                if msg.offset() + 1 >= remaining.get((msg.topic(), msg.partition()), 0):
+            for msg in consumer.consume(10_000, timeout=0.5):
+                if msg.error() is not None:
+                    continue
+                found.update(_found_in((msg.key() or b"") + b"\0" + (msg.value() or b""), needles))
+                end = remaining.get((msg.topic(), msg.partition()), (0, 0))[1]
+                if msg.offset() + 1 >= end:
                     remaining.pop((msg.topic(), msg.partition()), None)
             return not remaining
 
-        wait_until(drained, deadline_s=120, what="every Kafka partition to be read", poll_s=0)
-        return b"\n".join(chunks)
+        wait_until(drained, deadline_s=600, what="every Kafka partition to be read", poll_s=0)
     finally:
         consumer.close()
+    return sorted(found)
 
 
 def _delta_tables(settings, secrets) -> list[str]:
@@ -96,7 +99,7 @@ def _postgres_contents(settings, secrets) -> bytes:
 
 def test_no_secret_and_no_cpf_in_clear_anywhere(spark, settings, secrets, run_id) -> None:
     needles = _needles(settings)
-    assert produce_smoke_events(settings, 100, run_id, cpf=CANARY_CPF) == 100
+    assert produce_smoke_events(settings, 100, f"{run_id}-canary", cpf=CANARY_CPF) == 100
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
     runs = [
@@ -120,17 +123,20 @@ def test_no_secret_and_no_cpf_in_clear_anywhere(spark, settings, secrets, run_id
     )
     logs = b"".join(p.read_bytes() for p in (settings.home / "logs").rglob("*") if p.is_file())
     places["service logs"] = _found_in(logs, needles)
-    places["kafka"] = _found_in(_kafka_contents(settings), needles)
+    places["kafka"] = _found_in_kafka(settings, needles)
     s3_files = b"".join(
         p.read_bytes() for p in (settings.home / "services" / "s3").rglob("*") if p.is_file()
     )
     places["s3 server files"] = _found_in(s3_files, needles)
-    delta_rows = []
+    found_in_delta: set[str] = set()
     for table in _delta_tables(settings, secrets):
-        delta_rows += [
-            str(row.asDict()) for row in spark.read.format("delta").load(table).collect()
-        ]
-    places["delta tables"] = _found_in("\n".join(delta_rows).encode(), needles)
+        frame = spark.read.format("delta").load(table)
+        text = F.concat_ws("\u0001", *[F.col(f"`{c}`").cast("string") for c in frame.columns])
+        rows = frame.select(text.alias("text"))
+        for name, needle in needles.items():
+            if rows.where(F.col("text").contains(needle.decode())).limit(1).count():
+                found_in_delta.add(f"{name} in {table}")
+    places["delta tables"] = sorted(found_in_delta)
     places["postgresql"] = _found_in(_postgres_contents(settings, secrets), needles)
     audit = (settings.home / "audit" / "audit.log").read_bytes()
     places["audit trail"] = _found_in(audit, needles)

@@ -1,0 +1,78 @@
+"""The streaming application: ONE Spark driver hosting every streaming query (Delta on S3
+allows a single writing driver per table, and 2 cores favour one JVM).
+
+    lakehouse stream [--trigger availableNow|processingTime=2 seconds]
+    spark-submit --properties-file spark-defaults.conf streaming/app.py [--trigger ...]
+
+With ``availableNow`` every query drains what is there and the application exits; with
+``processingTime`` it runs until SIGTERM/SIGINT, which stops the queries cleanly. A failed
+query stops the application with its error rather than leaving the others running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from lakehouse.logs import configure_logging
+from lakehouse.settings import Settings, get_settings
+from lakehouse.spark import build_spark_session
+from security.runtime import audited_pipeline
+from streaming.bronze_job import start_bronze
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "lakehouse-streaming"
+
+
+def start_queries(
+    spark: SparkSession, settings: Settings, trigger: str | None
+) -> list[StreamingQuery]:
+    """Every query of the application, started."""
+    return [start_bronze(spark, settings, trigger=trigger)]
+
+
+def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> None:
+    """Run the queries until they finish (availableNow), fail, or a signal stops them."""
+    queries = start_queries(spark, settings, trigger)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("received %s: stopping %d queries", signal.Signals(signum).name, len(queries))
+        for query in queries:
+            query.stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while any(q.isActive for q in queries):
+            spark.streams.awaitAnyTermination()
+            spark.streams.resetTerminated()
+            failed = [q for q in queries if q.exception() is not None]
+            if failed:
+                for query in queries:
+                    query.stop()
+                raise RuntimeError(f"query {failed[0].name} failed: {failed[0].exception()}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trigger", help="availableNow or processingTime=<interval>")
+    args = parser.parse_args(argv)
+    configure_logging()
+    settings = get_settings()
+    spark = build_spark_session(APP_NAME, settings)
+    with audited_pipeline(settings, APP_NAME):
+        run(spark, settings, args.trigger)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
