@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from lakehouse import __version__
 from lakehouse.errors import LakehouseError
 from lakehouse.logs import configure_logging
-from lakehouse.settings import get_settings
+from lakehouse.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,22 @@ def cmd_stack(args: argparse.Namespace) -> int:
         pid = str(row.pid) if row.pid else "-"
         size = _human_bytes(row.data_bytes)
         print(f"{row.name:<10} {row.state:<9} {pid:>7}  {size:>10}  {row.address}")
+    print_producer_health(settings)
     return 0
+
+
+def print_producer_health(settings: Settings) -> None:
+    """The last run of each polling producer, from its health file (nothing if none ran)."""
+    from producers.daemon import read_health
+
+    for job in ("bcb", "weather"):
+        health = read_health(settings, job)
+        if health:
+            counts = ", ".join(f"{k}={v}" for k, v in (health.get("counts") or {}).items())
+            print(
+                f"producer {job}: last run {health['finished_at']} {health['outcome']}"
+                f" ({counts}); last success {health.get('last_success_at') or 'never'}"
+            )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
