@@ -27,18 +27,15 @@ from typing import Any
 
 from faker import Faker
 
+from lakehouse.registry import OLIST_ENTITIES
 from producers import synthetic_model as sm
 from producers import synthetic_reference as ref
 
-ORDERS = "olist_orders_dataset.csv"
-ITEMS = "olist_order_items_dataset.csv"
-PAYMENTS = "olist_order_payments_dataset.csv"
-REVIEWS = "olist_order_reviews_dataset.csv"
-CUSTOMERS = "olist_customers_dataset.csv"
-PRODUCTS = "olist_products_dataset.csv"
-SELLERS = "olist_sellers_dataset.csv"
-CATEGORIES = "product_category_name_translation.csv"
-GEOLOCATION = "olist_geolocation_dataset.csv"
+_FILES = {e.entity: e.file_name for e in OLIST_ENTITIES}
+ORDERS, ITEMS, PAYMENTS = _FILES["orders"], _FILES["order_items"], _FILES["order_payments"]
+REVIEWS, CUSTOMERS, PRODUCTS = _FILES["order_reviews"], _FILES["customers"], _FILES["products"]
+SELLERS, GEOLOCATION = _FILES["sellers"], _FILES["geolocation"]
+CATEGORIES = _FILES["category_translation"]
 MANIFEST = "manifest.json"
 
 # Published column order per file; the customer file ends with the optional identifiers.

@@ -11,7 +11,6 @@ query stops the application with its error rather than leaving the others runnin
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
@@ -20,11 +19,10 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.logs import configure_logging
-from lakehouse.settings import Settings, get_settings
-from lakehouse.spark import build_spark_session
+from lakehouse.settings import Settings
 from security.runtime import audited_pipeline
 from streaming.bronze_job import start_bronze
+from streaming.entry import start_job
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +61,7 @@ def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trigger", help="availableNow or processingTime=<interval>")
-    args = parser.parse_args(argv)
-    configure_logging()
-    settings = get_settings()
-    spark = build_spark_session(APP_NAME, settings)
+    args, settings, spark = start_job(argv, __doc__.splitlines()[0], APP_NAME)
     with audited_pipeline(settings, APP_NAME):
         run(spark, settings, args.trigger)
     return 0

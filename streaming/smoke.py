@@ -8,18 +8,17 @@ It proves the runtime end to end (Kafka source, Delta sink on S3A, checkpoint) a
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lakehouse.logs import configure_logging
 from lakehouse.registry import SMOKE_TOPIC, checkpoint_path, table_path
-from lakehouse.settings import Settings, get_settings
-from lakehouse.spark import build_spark_session, trigger_options
+from lakehouse.settings import Settings
+from lakehouse.spark import trigger_options
 from security.runtime import audited_pipeline
 from streaming.bronze import kafka_to_bronze
+from streaming.entry import start_job
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -83,12 +82,7 @@ def run_smoke_stream(spark: SparkSession, settings: Settings, trigger: str | Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trigger", help="availableNow or processingTime=<interval>")
-    args = parser.parse_args(argv)
-    configure_logging()
-    settings = get_settings()
-    spark = build_spark_session(QUERY_NAME, settings)
+    args, settings, spark = start_job(argv, __doc__.splitlines()[0], QUERY_NAME)
     with audited_pipeline(settings, QUERY_NAME):
         rows = run_smoke_stream(spark, settings, args.trigger)
     total = spark.read.format("delta").load(smoke_table(settings)).count()

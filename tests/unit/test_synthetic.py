@@ -17,18 +17,22 @@ import pytest
 
 from producers import synthetic_model as sm
 from producers import synthetic_reference as ref
-from producers.synthetic import BadRow, Manifest, generate, main
+from producers.synthetic import (
+    CATEGORIES,
+    CUSTOMERS,
+    GEOLOCATION,
+    ITEMS,
+    ORDERS,
+    PAYMENTS,
+    PRODUCTS,
+    REVIEWS,
+    SELLERS,
+    BadRow,
+    Manifest,
+    generate,
+    main,
+)
 from security.masking import is_valid_cpf, normalise_phone, redact_text
-
-ORDERS = "olist_orders_dataset.csv"
-ITEMS = "olist_order_items_dataset.csv"
-PAYMENTS = "olist_order_payments_dataset.csv"
-REVIEWS = "olist_order_reviews_dataset.csv"
-CUSTOMERS = "olist_customers_dataset.csv"
-PRODUCTS = "olist_products_dataset.csv"
-SELLERS = "olist_sellers_dataset.csv"
-CATEGORIES = "product_category_name_translation.csv"
-GEOLOCATION = "olist_geolocation_dataset.csv"
 
 # DESIGN.md section 3, column for column.
 DESIGN_HEADERS = {
