@@ -20,9 +20,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.settings import Settings
-from security.runtime import audited_pipeline
-from streaming.bronze_job import start_bronze
+from security.runtime import audited_pipeline, masking_key
+from streaming.bronze_job import ensure_bronze_tables, start_bronze
 from streaming.entry import start_job
+from streaming.silver_job import ENTITY_TOPICS, start_silver
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,14 @@ APP_NAME = "lakehouse-streaming"
 def start_queries(
     spark: SparkSession, settings: Settings, trigger: str | None
 ) -> list[StreamingQuery]:
-    """Every query of the application, started."""
-    return [start_bronze(spark, settings, trigger=trigger)]
+    """Every query of the application, started: bronze, then silver per entity."""
+    key = masking_key(settings)
+    ensure_bronze_tables(spark, settings)
+    queries = [start_bronze(spark, settings, trigger=trigger)]
+    if (trigger or settings.spark.trigger) == "availableNow":
+        queries[0].awaitTermination()  # then silver drains everything bronze just wrote
+    queries += [start_silver(spark, settings, e, key, trigger=trigger) for e in ENTITY_TOPICS]
+    return queries
 
 
 def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> None:

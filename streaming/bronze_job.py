@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -28,6 +29,22 @@ QUERY_NAME = "bronze"
 def pipeline_topics() -> list[str]:
     """The topics bronze ingests: every registry topic but the smoke test's."""
     return [t.name for t in all_topics() if not t.name.startswith("smoke.")]
+
+
+BRONZE_SCHEMA = (
+    "key STRING, value STRING, topic STRING, partition INT, offset LONG, "
+    "kafka_timestamp TIMESTAMP, ingested_at TIMESTAMP, ingest_date DATE"
+)
+
+
+def ensure_bronze_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create the empty bronze table of every pipeline topic that has none yet, so that the
+    silver queries reading them can start before the first record arrives."""
+    for topic in pipeline_topics():
+        path = table_path(settings, "bronze", topic)
+        if not DeltaTable.isDeltaTable(spark, path):
+            empty = spark.createDataFrame([], BRONZE_SCHEMA)
+            empty.write.format("delta").mode("ignore").partitionBy("ingest_date").save(path)
 
 
 def bronze_writer(settings: Settings, app_id: str = QUERY_NAME) -> Callable[[DataFrame, int], None]:

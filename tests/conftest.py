@@ -7,9 +7,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401 -- see below
 import pytest
 
 from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
+
+# hypothesis is a pytest plugin, so pytest rewrites its modules with ast.parse when they are
+# imported. Imported lazily from a Spark callback thread (foreachBatch) while another thread
+# parses, CPython 3.11.7 fails with "AST constructor recursion depth mismatch" (gh-106905);
+# importing it here, in the main thread at start-up, takes it out of that race.
 
 TIERS = ("unit", "integration", "e2e")
 
