@@ -23,7 +23,7 @@ from lakehouse.settings import Settings
 from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
 from streaming.entry import start_job
-from streaming.silver_job import ENTITY_TOPICS, start_silver
+from streaming.silver_job import ENTITY_TOPICS, ensure_quarantine_table, start_silver
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def start_queries(
     """Every query of the application, started: bronze, then silver per entity."""
     key = masking_key(settings)
     ensure_bronze_tables(spark, settings)
+    ensure_quarantine_table(spark, settings)
     queries = [start_bronze(spark, settings, trigger=trigger)]
     if (trigger or settings.spark.trigger) == "availableNow":
         queries[0].awaitTermination()  # then silver drains everything bronze just wrote

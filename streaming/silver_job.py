@@ -39,6 +39,20 @@ QUARANTINE = "quarantine"
 DEDUP_WATERMARK = "1 hour"
 
 
+QUARANTINE_SCHEMA = (
+    "raw_value STRING, topic STRING, partition INT, offset LONG, kafka_timestamp TIMESTAMP, "
+    "stage STRING, reason STRING, seen_at TIMESTAMP"
+)
+
+
+def ensure_quarantine_table(spark: SparkSession, settings: Settings) -> None:
+    """Create the shared quarantine table before the silver queries start: several queries
+    creating it at once in an empty folder conflict (ProtocolChangedException)."""
+    path = table_path(settings, "silver", QUARANTINE)
+    if not DeltaTable.isDeltaTable(spark, path):
+        spark.createDataFrame([], QUARANTINE_SCHEMA).write.format("delta").mode("ignore").save(path)
+
+
 def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes]) -> DataFrame:
     """Personal data masked, and one row per merge key: the newest ``produced_at``."""
     if contract.entity == "customers":
