@@ -10,7 +10,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lakehouse.errors import StackError
-from lakehouse.registry import Topic
+from lakehouse.registry import Topic, kafka_topic
 from lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,17 +33,19 @@ def producer_config(settings: Settings, **overrides: object) -> dict[str, object
 
 
 def ensure_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float = 30) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet (in the settings' namespace); returns the
+    broker names created."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
         raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
-    wanted = [t for t in topics if t.name not in existing]
+    named = {kafka_topic(settings, t.name): t for t in topics}
+    wanted = {name: t for name, t in named.items() if name not in existing}
     if not wanted:
         return []
     futures = admin.create_topics(
-        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in wanted],
+        [NewTopic(n, num_partitions=t.partitions, replication_factor=1) for n, t in wanted.items()],
         operation_timeout=timeout_s,
     )
     for name, future in futures.items():
@@ -53,4 +55,4 @@ def ensure_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float 
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise StackError(f"could not create Kafka topic {name}: {exc}") from exc
         log.info("created topic %s", name)
-    return [t.name for t in wanted]
+    return list(wanted)

@@ -78,13 +78,26 @@ def all_topics() -> list[Topic]:
     ]
 
 
+def kafka_topic(settings: Settings, name: str) -> str:
+    """The broker's name of a registry topic: ``<namespace>.<name>`` in a namespace."""
+    return f"{settings.namespace}.{name}" if settings.namespace else name
+
+
+def registry_topic(settings: Settings, kafka_name: str) -> str:
+    """The registry's name of a broker topic (the inverse of ``kafka_topic``)."""
+    prefix = f"{settings.namespace}." if settings.namespace else ""
+    if not kafka_name.startswith(prefix):
+        raise ValueError(f"topic {kafka_name!r} is outside namespace {settings.namespace!r}")
+    return kafka_name[len(prefix) :]
+
+
 def table_path(settings: Settings, layer: str, name: str) -> str:
     """``s3a://<bucket>/<layer>/<name>`` for a Delta table of the lake."""
     if layer not in LAYERS and layer != "smoke":
         raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
-    return f"{settings.s3.lake_root}/{layer}/{name.replace('.', '_')}"
+    return f"{settings.lake_root}/{layer}/{name.replace('.', '_')}"
 
 
 def checkpoint_path(settings: Settings, query_name: str) -> str:
     """``s3a://<bucket>/_checkpoints/<query>``: one checkpoint folder per streaming query."""
-    return f"{settings.s3.lake_root}/_checkpoints/{query_name}"
+    return f"{settings.lake_root}/_checkpoints/{query_name}"

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(default_factory=default_home)
+    # Keeps several pipelines apart on one broker and one bucket: topics become
+    # ``<namespace>.<topic>`` and the lake lives under ``s3a://<bucket>/<namespace>``.
+    namespace: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,39})?$")
     kafka: KafkaSettings = KafkaSettings()
     s3: S3Settings = S3Settings()
     postgres: PostgresSettings = PostgresSettings()
@@ -153,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def jars_dir(self) -> Path:
         return self.home / "jars" / "spark"
+
+    @property
+    def lake_root(self) -> str:
+        """``s3a://<bucket>`` or ``s3a://<bucket>/<namespace>``."""
+        return f"{self.s3.lake_root}/{self.namespace}" if self.namespace else self.s3.lake_root
 
 
 class Secrets(BaseSettings):

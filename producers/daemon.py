@@ -75,7 +75,9 @@ Job = Callable[[threading.Event], PollResult]
 
 
 def state_dir(settings: Settings) -> Path:
-    return settings.home / "state"
+    """Where producers keep ledgers, watermarks and health: one folder per namespace."""
+    base = settings.home / "state"
+    return base / settings.namespace if settings.namespace else base
 
 
 def health_path(settings: Settings, job: str) -> Path:

@@ -22,6 +22,7 @@ from lakehouse.kafka import ensure_topics
 from lakehouse.registry import OLIST_ENTITIES, OlistEntity, all_topics, dlq_topic
 from lakehouse.settings import Settings
 from producers.csv_records import CsvRecord, read_records
+from producers.daemon import state_dir
 from producers.envelope import dead_letter, envelope
 from producers.ledger import Ledger, Position
 from producers.olist_rows import check_header, check_row
@@ -85,7 +86,7 @@ class OlistReplay:
         self.data_dir = data_dir
         self.stop = stop
         self.entities = present_entities(data_dir)
-        self.ledger = Ledger(settings.home / "state" / "olist-replay-ledger.json")
+        self.ledger = Ledger(state_dir(settings) / "olist-replay-ledger.json")
         self.sink = KafkaSink(settings, client_id="lakehouse-olist-replay")
 
     def run(self, mode: str = "fast", speedup: float = 86_400.0) -> DeliveryReport:

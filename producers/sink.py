@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from lakehouse.errors import LakehouseError
 from lakehouse.kafka import producer_config
+from lakehouse.registry import kafka_topic
 from lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class KafkaSink:
 
     def __init__(self, settings: Settings, client_id: str, **overrides: object) -> None:
         self.report = DeliveryReport()
+        self._settings = settings
         self._producer = Producer(
             producer_config(settings, **{"client.id": client_id, **overrides})
         )
@@ -69,7 +71,12 @@ class KafkaSink:
 
         while True:
             try:
-                self._producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
+                self._producer.produce(
+                    kafka_topic(self._settings, topic),
+                    key=key.encode(),
+                    value=value,
+                    on_delivery=delivered,
+                )
                 break
             except BufferError:  # local queue full: serve callbacks until there is room
                 self._producer.poll(0.1)

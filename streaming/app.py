@@ -23,7 +23,8 @@ from lakehouse.settings import Settings
 from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
 from streaming.entry import start_job
-from streaming.silver_job import ENTITY_TOPICS, ensure_quarantine_table, start_silver
+from streaming.gold_job import start_gold
+from streaming.silver_job import ENTITY_TOPICS, ensure_silver_tables, start_silver
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,28 @@ APP_NAME = "lakehouse-streaming"
 def start_queries(
     spark: SparkSession, settings: Settings, trigger: str | None
 ) -> list[StreamingQuery]:
-    """Every query of the application, started: bronze, then silver per entity."""
+    """Every query of the application, started: bronze, silver per entity, gold. With
+    ``availableNow`` each layer drains what the one before it wrote before it starts."""
     key = masking_key(settings)
     ensure_bronze_tables(spark, settings)
-    ensure_quarantine_table(spark, settings)
+    ensure_silver_tables(spark, settings, key)
+    drain = (trigger or settings.spark.trigger) == "availableNow"
     queries = [start_bronze(spark, settings, trigger=trigger)]
-    if (trigger or settings.spark.trigger) == "availableNow":
-        queries[0].awaitTermination()  # then silver drains everything bronze just wrote
-    queries += [start_silver(spark, settings, e, key, trigger=trigger) for e in ENTITY_TOPICS]
+    layers = [
+        lambda: [start_silver(spark, settings, e, key, trigger=trigger) for e in ENTITY_TOPICS],
+        lambda: [start_gold(spark, settings, trigger=trigger)],
+    ]
+    for start_layer in layers:
+        if drain:
+            _await_all(queries)
+        queries += start_layer()
     return queries
+
+
+def _await_all(queries: list[StreamingQuery]) -> None:
+    """Wait for every query to finish; raise the first failure."""
+    for query in queries:
+        query.awaitTermination()
 
 
 def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.registry import all_topics, checkpoint_path, table_path
+from lakehouse.registry import all_topics, checkpoint_path, kafka_topic, registry_topic, table_path
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
+from streaming.delta_io import ensure_table
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ def ensure_bronze_tables(spark: SparkSession, settings: Settings) -> None:
     silver queries reading them can start before the first record arrives."""
     for topic in pipeline_topics():
         path = table_path(settings, "bronze", topic)
-        if not DeltaTable.isDeltaTable(spark, path):
-            empty = spark.createDataFrame([], BRONZE_SCHEMA)
-            empty.write.format("delta").mode("ignore").partitionBy("ingest_date").save(path)
+        ensure_table(spark, path, BRONZE_SCHEMA, partition_by=("ingest_date",))
 
 
 def bronze_writer(settings: Settings, app_id: str = QUERY_NAME) -> Callable[[DataFrame, int], None]:
@@ -55,6 +53,7 @@ def bronze_writer(settings: Settings, app_id: str = QUERY_NAME) -> Callable[[Dat
         try:
             topics = [r.topic for r in rows.select("topic").distinct().collect()]
             for topic in sorted(topics):
+                name = registry_topic(settings, topic)
                 (
                     rows.where(F.col("topic") == topic)
                     .write.format("delta")
@@ -62,7 +61,7 @@ def bronze_writer(settings: Settings, app_id: str = QUERY_NAME) -> Callable[[Dat
                     .partitionBy("ingest_date")
                     .option("txnAppId", app_id)
                     .option("txnVersion", batch_id)
-                    .save(table_path(settings, "bronze", topic))
+                    .save(table_path(settings, "bronze", name))
                 )
             log.info("bronze batch %d: %s", batch_id, ", ".join(sorted(topics)) or "empty")
         finally:
@@ -83,7 +82,9 @@ def start_bronze(
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option("subscribe", ",".join(topics or pipeline_topics()))
+        .option(
+            "subscribe", ",".join(kafka_topic(settings, t) for t in topics or pipeline_topics())
+        )
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "true")
         .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)

@@ -11,13 +11,15 @@ TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
 @dataclass(frozen=True)
 class Field:
     """A payload field. ``kind``: string, int, money (decimal 12,2), rate (decimal 18,6),
-    double, timestamp, date."""
+    double, timestamp, date, epoch (unix seconds -> timestamp). ``path``: where the value is
+    when not at the payload's top level under ``name``: ``"main.temp"``, ``"weather[0].main"``."""
 
     name: str
     kind: str = "string"
     required: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,8 @@ class Contract:
 
 
 def _f(name: str, kind: str = "string", *, req: bool = False, lo: float | None = None,
-       hi: float | None = None) -> Field:  # fmt: skip
-    return Field(name, kind, req, lo, hi)
+       hi: float | None = None, path: str | None = None) -> Field:  # fmt: skip
+    return Field(name, kind, req, lo, hi, path)
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -159,6 +161,23 @@ CONTRACTS: dict[str, Contract] = {
                 _f("value", "rate", req=True),
             ),
             ("series_code", "date"),
+        ),
+        Contract(  # the OpenWeather answer (nested JSON) plus the poller's city_id and state
+            "weather",
+            (
+                _f("city_id", "int", req=True),
+                _f("observed_at", "epoch", req=True, path="dt"),
+                _f("state", req=True),
+                _f("capital"),
+                _f("condition", path="weather[0].main"),
+                _f("temp", "double", lo=-90, hi=60, path="main.temp"),
+                _f("humidity", "double", lo=0, hi=100, path="main.humidity"),
+                _f("pressure", "double", lo=0, path="main.pressure"),
+                _f("wind_speed", "double", lo=0, path="wind.speed"),
+                _f("clouds", "double", lo=0, hi=100, path="clouds.all"),
+                _f("rain_1h", "double", lo=0, path="rain.1h"),
+            ),
+            ("city_id", "observed_at"),
         ),
     )
 }

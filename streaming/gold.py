@@ -7,7 +7,7 @@ several payments would count its items several times).
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 IPCA, SELIC_TARGET, SELIC_DAILY = 433, 432, 11
@@ -127,3 +127,55 @@ def sales_weather(daily: DataFrame, weather: DataFrame) -> DataFrame:
         F.sum(F.coalesce("rain_1h", F.lit(0.0))).alias("rain_mm"),
     )  # fmt: skip
     return sales.join(days, ["sale_date", "state"], "left")
+
+
+# The columns every silver change is reduced to before gold works out what it affects.
+TOUCH_SCHEMA = "entity STRING, order_id STRING, customer_id STRING, product_id STRING, day DATE"
+
+
+def _touch_keys(entity: str) -> dict[str, Column]:
+    purchase_day = F.to_date("order_purchase_timestamp")
+    return {
+        "orders": {"order_id": F.col("order_id"), "customer_id": F.col("customer_id"),
+                   "day": purchase_day},
+        "order_items": {"order_id": F.col("order_id"), "product_id": F.col("product_id")},
+        "order_reviews": {"order_id": F.col("order_id")},
+        "customers": {"customer_id": F.col("customer_id")},
+        "products": {"product_id": F.col("product_id")},
+        "sgs": {"day": F.col("date")},
+        "weather": {"day": F.to_date("observed_at")},
+    }[entity]  # fmt: skip
+
+
+def touches(entity: str, changes: DataFrame) -> DataFrame:
+    """A silver table's changed rows reduced to the keys gold cares about (``TOUCH_SCHEMA``):
+    the order, customer, product or day each change can move a gold number of."""
+    keys = _touch_keys(entity)
+    kinds = (("order_id", "string"), ("customer_id", "string"), ("product_id", "string"),
+             ("day", "date"))  # fmt: skip
+    return changes.select(
+        F.lit(entity).alias("entity"),
+        *[keys.get(name, F.lit(None)).cast(kind).alias(name) for name, kind in kinds],
+    )
+
+
+def affected_days(touched: DataFrame, orders: DataFrame, items: DataFrame) -> DataFrame:
+    """The sale dates (``sale_date``) whose daily numbers a set of touches can change: purchase
+    dates of the touched orders, of the orders of touched customers and of the orders holding
+    touched products, and the touched orders' own dates (a date may have moved)."""
+    purchases = orders.select(
+        "order_id", "customer_id", F.to_date("order_purchase_timestamp").alias("day")
+    )
+    entity = F.col("entity")
+    order_ids = touched.where(F.col("order_id").isNotNull()).select("order_id")
+    customer_ids = touched.where(entity == "customers").select("customer_id").distinct()
+    product_ids = touched.where(entity == "products").select("product_id").distinct()
+    order_ids = order_ids.union(items.join(product_ids, "product_id").select("order_id"))
+    return (
+        purchases.join(order_ids.distinct(), "order_id").select("day")
+        .union(purchases.join(customer_ids, "customer_id").select("day"))
+        .union(touched.where(entity == "orders").select("day"))
+        .where(F.col("day").isNotNull())
+        .distinct()
+        .select(F.col("day").alias("sale_date"))
+    )  # fmt: skip

@@ -61,13 +61,24 @@ def parse_envelopes(bronze: DataFrame) -> DataFrame:
 
 
 def _raw(field: Field) -> Column:
-    value = F.trim(F.col("payload").getItem(field.name))
+    """The field's text: ``payload[name]``, or the JSON path ``field.path`` inside the payload
+    (nested objects arrive as JSON text in the payload map)."""
+    top, _, rest = (field.path or field.name).partition(".")
+    top, bracket, index = top.partition("[")
+    value = F.col("payload").getItem(top)
+    if bracket or rest:
+        inner = f"[{index}" if bracket else ""
+        inner += f".{rest}" if rest else ""
+        value = F.get_json_object(value, f"${inner}")
+    value = F.trim(value)
     return F.when(value != "", value)
 
 
 def _typed(field: Field, raw: Column) -> Column:
     if field.kind == "timestamp":
         return F.try_to_timestamp(raw, F.lit(TIMESTAMP_FORMAT))
+    if field.kind == "epoch":
+        return F.timestamp_seconds(raw.try_cast("long"))
     if field.kind == "date":
         return F.to_date(F.try_to_timestamp(F.substring(raw, 1, 10), F.lit("yyyy-MM-dd")))
     return raw.try_cast(SPARK_TYPES[field.kind])
@@ -76,7 +87,8 @@ def _typed(field: Field, raw: Column) -> Column:
 def _problems(field: Field, raw: Column, typed: Column) -> list[Column]:
     name = field.name
     problems = [F.when(raw.isNotNull() & typed.isNull(), F.concat(
-        F.lit(f"{name} is not a {field.kind}: "), F.substring(raw, 1, 40)
+        F.lit(f"{name} is not {'an' if field.kind[0] in 'aeiou' else 'a'} {field.kind}: "),
+        F.substring(raw, 1, 40),
     ))]  # fmt: skip
     if field.required:
         problems.append(F.when(raw.isNull(), F.lit(f"missing {name}")))

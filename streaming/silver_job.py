@@ -18,10 +18,12 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.registry import checkpoint_path, table_path
+from lakehouse.registry import BCB_TOPIC, OLIST_ENTITIES, WEATHER_TOPIC, checkpoint_path, table_path
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
+from streaming.bronze_job import BRONZE_SCHEMA
 from streaming.contracts import CONTRACTS, Contract
+from streaming.delta_io import ensure_table, idempotent_merge
 from streaming.silver import (
     mask_customers,
     parse_envelopes,
@@ -34,7 +36,10 @@ from streaming.silver import (
 log = logging.getLogger(__name__)
 
 # entity -> the bronze topic it comes from
-ENTITY_TOPICS = {name: f"olist.{name}" for name in CONTRACTS if name != "sgs"} | {"sgs": "bcb.sgs"}
+ENTITY_TOPICS = {e.entity: e.topic.name for e in OLIST_ENTITIES} | {
+    "sgs": BCB_TOPIC.name,
+    "weather": WEATHER_TOPIC.name,
+}
 QUARANTINE = "quarantine"
 DEDUP_WATERMARK = "1 hour"
 
@@ -45,12 +50,18 @@ QUARANTINE_SCHEMA = (
 )
 
 
-def ensure_quarantine_table(spark: SparkSession, settings: Settings) -> None:
-    """Create the shared quarantine table before the silver queries start: several queries
-    creating it at once in an empty folder conflict (ProtocolChangedException)."""
-    path = table_path(settings, "silver", QUARANTINE)
-    if not DeltaTable.isDeltaTable(spark, path):
-        spark.createDataFrame([], QUARANTINE_SCHEMA).write.format("delta").mode("ignore").save(path)
+def ensure_silver_tables(
+    spark: SparkSession, settings: Settings, masking_key: tuple[int, bytes]
+) -> None:
+    """Create silver.quarantine and every entity's table (with the change data feed gold
+    reads) before the queries start: several queries creating the shared quarantine table at
+    once in an empty folder conflict, and gold's streams need their sources to exist."""
+    ensure_table(spark, table_path(settings, "silver", QUARANTINE), QUARANTINE_SCHEMA)
+    empty_bronze = spark.createDataFrame([], BRONZE_SCHEMA)
+    for contract in CONTRACTS.values():
+        typed = type_payload(parse_envelopes(empty_bronze), contract)
+        good = prepare(valid_rows(typed), contract, masking_key)
+        ensure_table(spark, table_path(settings, "silver", contract.entity), good, change_feed=True)
 
 
 def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes]) -> DataFrame:
@@ -65,12 +76,6 @@ def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes])
     return good.withColumn("_rank", F.row_number().over(newest)).where("_rank = 1").drop("_rank")
 
 
-def _ensure_table(spark: SparkSession, frame: DataFrame, path: str) -> DeltaTable:
-    if not DeltaTable.isDeltaTable(spark, path):
-        frame.limit(0).write.format("delta").mode("ignore").save(path)
-    return DeltaTable.forPath(spark, path)
-
-
 def silver_writer(
     settings: Settings, contract: Contract, masking_key: tuple[int, bytes]
 ) -> Callable[[DataFrame, int], None]:
@@ -80,7 +85,6 @@ def silver_writer(
     quarantine = table_path(settings, "silver", QUARANTINE)
 
     def write_silver_batch(batch: DataFrame, batch_id: int) -> None:
-        spark = batch.sparkSession
         typed = type_payload(parse_envelopes(batch), contract).persist()
         try:
             (
@@ -92,19 +96,14 @@ def silver_writer(
                 .save(quarantine)
             )
             good = prepare(valid_rows(typed), contract, masking_key)
-            table = _ensure_table(spark, good, target)
+            table = DeltaTable.forPath(batch.sparkSession, target)
             keys = contract.natural_key if contract.changes else ("event_id",)
             condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
             merge = table.alias("t").merge(good.alias("s"), condition)
             if contract.changes:
                 merge = merge.whenMatchedUpdateAll(condition="s.produced_at >= t.produced_at")
-            spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
-            spark.conf.set("spark.databricks.delta.write.txnVersion", str(batch_id))
-            try:
-                merge.whenNotMatchedInsertAll().execute()
-            finally:
-                spark.conf.unset("spark.databricks.delta.write.txnAppId")
-                spark.conf.unset("spark.databricks.delta.write.txnVersion")
+            written = idempotent_merge(merge.whenNotMatchedInsertAll(), app_id, batch_id)
+            log.debug("%s batch %d: %d rows merged", app_id, batch_id, written)
         finally:
             typed.unpersist()
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lakehouse.registry import SMOKE_TOPIC, checkpoint_path, table_path
+from lakehouse.registry import SMOKE_TOPIC, checkpoint_path, kafka_topic, table_path
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from security.runtime import audited_pipeline
@@ -47,7 +47,7 @@ def stream_topic_to_delta(
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option("subscribe", topic)
+        .option("subscribe", kafka_topic(settings, topic))
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "true")
         .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)

@@ -70,3 +70,11 @@ def spark(settings: Settings) -> Iterator[object]:
     session = build_spark_session("lakehouse-tests", settings)
     yield session
     session.stop()
+
+
+@pytest.fixture
+def ns_settings(settings: Settings, run_id: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings in a namespace of this test's own (its topics, lake folder and producer state),
+    so tests that run the whole pipeline see only their own data."""
+    name = request.node.name.lower().replace("_", "-")[5:25].strip("-")
+    return settings.model_copy(update={"namespace": f"t{run_id}-{name}"})

@@ -146,3 +146,40 @@ def test_review_texts_are_redacted(spark) -> None:
     )
     message = redact_reviews(valid_rows(typed)).collect()[0].review_comment_message
     assert message == "Liguem [PHONE] ou [EMAIL], CPF [CPF]"
+
+
+WEATHER = {
+    "coord": {"lon": -46.63, "lat": -23.55}, "weather": [{"id": 500, "main": "Rain"}],
+    "main": {"temp": 21.5, "humidity": 88, "pressure": 1012}, "wind": {"speed": 3.1},
+    "clouds": {"all": 75}, "rain": {"1h": 0.8}, "dt": 1_700_000_000, "id": 3448439,
+    "name": "São Paulo", "city_id": 3448439, "state": "SP", "capital": "São Paulo",
+}  # fmt: skip
+
+
+def test_weather_fields_come_from_nested_json_and_bad_values_are_quarantined(spark) -> None:
+    dry = {k: v for k, v in WEATHER.items() if k != "rain"}
+    values = [
+        _envelope("weather", WEATHER, "wet"),
+        _envelope("weather", dry, "dry"),
+        _envelope("weather", {**WEATHER, "main": {"temp": 20, "humidity": 140}}, "humid"),
+        _envelope("weather", {**WEATHER, "dt": "yesterday"}, "when"),
+    ]
+    typed = type_payload(parse_envelopes(_bronze(spark, values)), CONTRACTS["weather"])
+    columns = ["event_id", "city_id", "observed_at", "state", "condition", "temp", "humidity",
+               "pressure", "wind_speed", "clouds", "rain_1h"]  # fmt: skip
+    at = dt.datetime.fromtimestamp(1_700_000_000, dt.UTC).replace(tzinfo=None)
+    expected = spark.createDataFrame(
+        [
+            ("wet", 3448439, at, "SP", "Rain", 21.5, 88.0, 1012.0, 3.1, 75.0, 0.8),
+            ("dry", 3448439, at, "SP", "Rain", 21.5, 88.0, 1012.0, 3.1, 75.0, None),
+        ],
+        "event_id STRING, city_id INT, observed_at TIMESTAMP, state STRING, condition STRING, "
+        "temp DOUBLE, humidity DOUBLE, pressure DOUBLE, wind_speed DOUBLE, clouds DOUBLE, "
+        "rain_1h DOUBLE",
+    )
+    assert_df_equality(valid_rows(typed).select(columns), expected, ignore_nullable=True)
+    reasons = quarantined_rows(typed, "silver.weather").select("reason").collect()
+    assert sorted(r.reason for r in reasons) == [
+        "humidity above 100",
+        "observed_at is not an epoch: yesterday",
+    ]

@@ -1,0 +1,169 @@
+"""The gold query: one stream of the changes of the silver tables gold is built from (Delta's
+change data feed), reduced to the keys they touch.
+
+Each micro-batch works out the sale dates the changes can move (``gold.affected_days``),
+recomputes gold.daily_sales for exactly those dates from the current silver tables, and MERGEs
+the result (rows of those dates that no longer exist are deleted); gold.sales_weather follows
+for the same dates and the dates of new weather, and gold.monthly_gmv (a few dozen rows, each
+deflated to the latest IPCA month) is recomputed whole. Recomputation from silver makes late
+data and replays converge on what a batch run over silver gives; Delta transaction ids make a
+replayed batch commit nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from lakehouse.registry import checkpoint_path, table_path
+from lakehouse.settings import Settings
+from lakehouse.spark import trigger_options
+from streaming.delta_io import ensure_table, idempotent_merge
+from streaming.gold import (
+    affected_days,
+    daily_sales,
+    monthly_gmv,
+    sales_weather,
+    touches,
+)
+
+log = logging.getLogger(__name__)
+
+QUERY_NAME = "gold"
+SOURCES = ("orders", "order_items", "order_reviews", "customers", "products", "sgs", "weather")
+DAILY, MONTHLY, WEATHER = "daily_sales", "monthly_gmv", "sales_weather"
+KEYS = {
+    DAILY: ("sale_date", "state", "category"),
+    MONTHLY: ("month",),
+    WEATHER: ("sale_date", "state"),
+}
+
+
+def _silver(spark: SparkSession, settings: Settings, entity: str) -> DataFrame:
+    return spark.read.format("delta").load(table_path(settings, "silver", entity))
+
+
+def _gold(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    return spark.read.format("delta").load(table_path(settings, "gold", name))
+
+
+def recompute(
+    spark: SparkSession, settings: Settings, name: str, days: Sequence[dt.date] | None = None
+) -> DataFrame:
+    """Gold table ``name`` computed from the current silver tables (and gold.daily_sales for
+    the tables built on it), for ``days`` only when given. A batch recomputation calls it
+    without ``days``."""
+    s = lambda entity: _silver(spark, settings, entity)  # noqa: E731
+    if name == DAILY:
+        orders = s("orders")
+        if days is not None:
+            orders = orders.where(F.to_date("order_purchase_timestamp").isin(list(days)))
+        return daily_sales(
+            orders, s("order_items"), s("customers"), s("products"), s("order_reviews")
+        )
+    daily = _gold(spark, settings, DAILY)
+    if name == MONTHLY:
+        return monthly_gmv(daily, s("sgs"))
+    weather = s("weather")
+    if days is not None:
+        daily = daily.where(F.col("sale_date").isin(list(days)))
+        weather = weather.where(F.to_date("observed_at").isin(list(days)))
+    return sales_weather(daily, weather)
+
+
+def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create the empty gold tables (their schemas are those of the transforms' results)."""
+    ensure_table(spark, table_path(settings, "gold", DAILY), recompute(spark, settings, DAILY, []))
+    for name in (MONTHLY, WEATHER):
+        ensure_table(
+            spark, table_path(settings, "gold", name), recompute(spark, settings, name, [])
+        )
+
+
+def merge_recomputed(
+    settings: Settings, name: str, fresh: DataFrame, scope: Column | None, batch_id: int
+) -> int:
+    """MERGE recomputed rows into gold ``name``: update or insert by key, and delete the
+    table's rows in ``scope`` (every row when None) that the recomputation no longer has."""
+    table = DeltaTable.forPath(fresh.sparkSession, table_path(settings, "gold", name))
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in KEYS[name])
+    merge = (
+        table.alias("t")
+        .merge(fresh.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(scope)
+    )
+    return idempotent_merge(merge, f"gold_{name}", batch_id)
+
+
+def gold_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function of the gold query."""
+
+    def write_gold_batch(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        touched = batch.persist()
+        try:
+            orders, items = (
+                _silver(spark, settings, "orders"),
+                _silver(spark, settings, "order_items"),
+            )
+            days = sorted(r.sale_date for r in affected_days(touched, orders, items).collect())
+            entities = {r.entity for r in touched.select("entity").distinct().collect()}
+            weather_days = touched.where(F.col("entity") == "weather").select("day").distinct()
+            weather_days = sorted(r.day for r in weather_days.collect() if r.day is not None)
+            written = 0
+            if days:
+                fresh = recompute(spark, settings, DAILY, days)
+                scope = F.col("t.sale_date").isin(days)
+                written += merge_recomputed(settings, DAILY, fresh, scope, batch_id)
+            if days or weather_days:
+                both = sorted(set(days) | set(weather_days))
+                fresh = recompute(spark, settings, WEATHER, both)
+                scope = F.col("t.sale_date").isin(both)
+                written += merge_recomputed(settings, WEATHER, fresh, scope, batch_id)
+            if days or "sgs" in entities:
+                fresh = recompute(spark, settings, MONTHLY)
+                written += merge_recomputed(settings, MONTHLY, fresh, None, batch_id)
+            log.info(
+                "gold batch %d: %d sale dates recomputed, %d rows merged",
+                batch_id,
+                len(days),
+                written,
+            )
+        finally:
+            touched.unpersist()
+
+    return write_gold_batch
+
+
+def start_gold(
+    spark: SparkSession, settings: Settings, *, trigger: str | None = None
+) -> StreamingQuery:
+    """Start the gold query over the change feeds of the silver tables in ``SOURCES``."""
+    ensure_gold_tables(spark, settings)
+    streams = [
+        touches(
+            entity,
+            spark.readStream.format("delta")
+            .option("readChangeFeed", "true")
+            .load(table_path(settings, "silver", entity)),
+        )
+        for entity in SOURCES
+    ]
+    changes = streams[0]
+    for stream in streams[1:]:
+        changes = changes.unionByName(stream)
+    return (
+        changes.writeStream.queryName(QUERY_NAME)
+        .foreachBatch(gold_writer(settings))
+        .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
+        .trigger(**trigger_options(trigger or settings.spark.trigger))
+        .start()
+    )

@@ -1,0 +1,188 @@
+"""Input for the tests that run the whole streaming application in a namespace of their own:
+a synthetic Olist set (sent twice, so every record is duplicated), hand-made bad envelopes,
+IPCA/Selic answers and weather answers for the capitals, and the checks shared by those tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.registry import BCB_TOPIC, WEATHER_TOPIC, table_path
+from lakehouse.settings import Settings
+from producers.bcb import parse_body
+from producers.daemon import state_dir
+from producers.envelope import envelope
+from producers.olist import OlistReplay
+from producers.sink import KafkaSink
+from producers.synthetic import CUSTOMERS, Manifest, generate
+from producers.weather import load_capitals, parse_weather
+from streaming.contracts import CONTRACTS
+from streaming.silver_job import ENTITY_TOPICS
+
+ORDER_ITEM = {
+    "order_id": "o-bad", "order_item_id": "1", "product_id": "p", "seller_id": "s",
+    "shipping_limit_date": "2018-01-01 00:00:00", "price": "-5.00", "freight_value": "1.00",
+}  # fmt: skip
+# topic -> (raw value, the reason silver.quarantine must give)
+BAD_ENVELOPES = {
+    "olist.order_items": [
+        (json.dumps({"event_id": "neg", "source": "olist", "entity": "order_items",
+                     "schema_version": 1, "produced_at": 1, "payload": ORDER_ITEM}),
+         "price below 0"),
+        ("{broken", "value is not valid JSON"),
+    ],
+    "olist.order_reviews": [
+        (json.dumps({"event_id": "score", "source": "olist", "entity": "order_reviews",
+                     "schema_version": 1, "produced_at": 1,
+                     "payload": {"review_id": "r", "order_id": "o", "review_score": "7"}}),
+         "review_score above 5"),
+    ],
+}  # fmt: skip
+
+
+@dataclass
+class Produced:
+    """What a test sent: the generator's manifest and the records acknowledged per topic."""
+
+    manifest: Manifest
+    acked: dict[str, int]
+    data_dir: Path
+
+
+def _months(first: date, last: date) -> list[date]:
+    months, day = [], first.replace(day=1)
+    while day <= last:
+        months.append(day)
+        day = (day + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _macro_and_weather(sink: KafkaSink, manifest: Manifest) -> None:
+    first = datetime.fromisoformat(manifest.first_purchase).date()
+    last = datetime.fromisoformat(manifest.last_purchase).date()
+    months = _months(first, last)
+    for code, rate in ((433, "0.40"), (432, "13.75")):
+        answer = [{"data": m.strftime("%d/%m/%Y"), "valor": rate} for m in months]
+        payloads, rejects = parse_body(code, json.dumps(answer))
+        assert not rejects
+        for payload in payloads:
+            sink.send(BCB_TOPIC.name, *envelope("bcb", "sgs", BCB_TOPIC.natural_key, payload))
+    for number, capital in enumerate(load_capitals()):
+        for offset in range(0, (last - first).days + 1, 7):
+            moment = datetime.combine(first + timedelta(days=offset), datetime.min.time())
+            body = {
+                "coord": {"lat": float(capital.lat), "lon": float(capital.lon)},
+                "weather": [{"main": "Clear"}], "main": {"temp": 20 + number % 10, "humidity": 60},
+                "dt": int(moment.timestamp()) + 43_200, "id": 3_400_000 + number,
+            }  # fmt: skip
+            payload = parse_weather(json.dumps(body), capital)
+            assert isinstance(payload, dict)
+            key, value = envelope("weather", "current", WEATHER_TOPIC.natural_key, payload)
+            sink.send(WEATHER_TOPIC.name, key, value)
+
+
+def produce(settings: Settings, data_dir: Path, orders: int, seed: int) -> Produced:
+    """Generate a synthetic set and send everything a pipeline test needs, duplicates included."""
+    manifest = generate(data_dir, orders, seed=seed, bad_rows=6)
+    acked: dict[str, int] = {}
+    for _ in range(2):  # the second replay (ledger removed) duplicates every record
+        (state_dir(settings) / "olist-replay-ledger.json").unlink(missing_ok=True)
+        report = OlistReplay(settings, data_dir, threading.Event()).run("fast")
+        for topic, count in report.acked.items():
+            acked[topic] = acked.get(topic, 0) + count
+    sink = KafkaSink(settings, client_id="pipeline-test")
+    for topic, values in BAD_ENVELOPES.items():
+        for value, _reason in values:
+            sink.send(topic, "bad", value.encode())
+    _macro_and_weather(sink, manifest)
+    report = sink.close()
+    assert not report.failed, report.summary()
+    for topic, count in report.acked.items():
+        acked[topic] = acked.get(topic, 0) + count
+    return Produced(manifest, acked, data_dir)
+
+
+def read(spark: SparkSession, settings: Settings, layer: str, name: str) -> DataFrame:
+    return spark.read.format("delta").load(table_path(settings, layer, name))
+
+
+def assert_bronze_equals_produced(
+    spark: SparkSession, settings: Settings, produced: Produced
+) -> None:
+    for topic, count in produced.acked.items():
+        assert read(spark, settings, "bronze", topic).count() == count, topic
+
+
+def assert_silver_and_quarantine_cover_bronze(spark: SparkSession, settings: Settings) -> None:
+    """Every bronze row is in silver (by event id) or in quarantine (by coordinates), and silver
+    holds each natural key and event id once."""
+    quarantine = read(spark, settings, "silver", "quarantine")
+    for entity, contract in CONTRACTS.items():
+        bronze = read(spark, settings, "bronze", ENTITY_TOPICS[entity]).withColumn(
+            "event_id", F.get_json_object("value", "$.event_id")
+        )
+        silver = read(spark, settings, "silver", entity)
+        lost = bronze.join(silver, "event_id", "left_anti").join(
+            quarantine, ["topic", "partition", "offset"], "left_anti"
+        )
+        assert lost.count() == 0, f"{entity}: bronze rows neither in silver nor quarantined"
+        for key in (list(contract.natural_key), ["event_id"]):
+            assert silver.groupBy(*key).count().where("count > 1").count() == 0, (entity, key)
+
+
+def assert_quarantine_reasons(spark: SparkSession, settings: Settings) -> None:
+    quarantine = read(spark, settings, "silver", "quarantine")
+    for topic, values in BAD_ENVELOPES.items():
+        for value, reason in values:
+            rows = quarantine.where(
+                (F.col("raw_value") == value) & (F.col("topic").endswith(topic))
+            )
+            assert [r.reason for r in rows.collect()] == [reason]
+
+
+def assert_no_clear_personal_data(spark: SparkSession, settings: Settings, data_dir: Path) -> None:
+    with (data_dir / CUSTOMERS).open(newline="") as handle:
+        people = list(csv.DictReader(handle))
+    needles = [p[c] for p in people[:200] for c in ("customer_cpf", "customer_email") if p[c]]
+    pattern = "|".join(n.replace(".", r"\.") for n in needles)
+    tables = [("silver", e) for e in CONTRACTS] + [
+        ("gold", g) for g in ("daily_sales", "monthly_gmv", "sales_weather")
+    ]
+    for layer, name in tables:
+        frame = read(spark, settings, layer, name)
+        text = F.concat_ws("|", *[F.col(c).cast("string") for c in frame.columns])
+        assert frame.where(text.rlike(pattern)).count() == 0, f"{layer}.{name} holds personal data"
+
+
+def assert_gold_matches_manifest(
+    spark: SparkSession, settings: Settings, manifest: Manifest
+) -> None:
+    daily = read(spark, settings, "gold", "daily_sales")
+    totals = daily.agg(F.sum("gmv").alias("gmv"), F.sum("items").alias("items"),
+                       F.sum("freight").alias("freight")).first()  # fmt: skip
+    assert (totals.gmv, totals.items, totals.freight) == (
+        Decimal(manifest.gmv),
+        manifest.items,
+        Decimal(manifest.freight),
+    )
+    by_state = {
+        r.state: r.gmv for r in daily.groupBy("state").agg(F.sum("gmv").alias("gmv")).collect()
+    }
+    assert by_state == {state: Decimal(gmv) for state, gmv in manifest.gmv_by_state.items()}
+    monthly = read(spark, settings, "gold", "monthly_gmv")
+    assert monthly.agg(F.sum("gmv_nominal")).first()[0] == Decimal(manifest.gmv)
+    assert (
+        monthly.where(F.col("ipca_pct").isNull() | F.col("selic_target_pct").isNull()).count() == 0
+    )
+    weather = read(spark, settings, "gold", "sales_weather")
+    assert weather.agg(F.sum("gmv")).first()[0] == Decimal(manifest.gmv)
+    assert weather.where(F.col("temp_avg").isNotNull()).count() > 0
