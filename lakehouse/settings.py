@@ -95,8 +95,8 @@ class SparkSettings(BaseModel):
 
     master: str = "local[*]"
     driver_memory: str = "2g"
-    shuffle_partitions: int = 4
-    delta_snapshot_partitions: int = 4
+    shuffle_partitions: int = 2
+    delta_snapshot_partitions: int = 1
     ui_enabled: bool = False
     log_level: str = "WARN"
     max_offsets_per_trigger: int = 200_000

@@ -24,7 +24,7 @@ from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
 from streaming.entry import start_job
 from streaming.gold_job import start_gold
-from streaming.silver_job import ENTITY_TOPICS, ensure_silver_tables, start_silver
+from streaming.silver_job import ensure_silver_tables, start_silver
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def start_queries(
     drain = (trigger or settings.spark.trigger) == "availableNow"
     queries = [start_bronze(spark, settings, trigger=trigger)]
     layers = [
-        lambda: [start_silver(spark, settings, e, key, trigger=trigger) for e in ENTITY_TOPICS],
+        lambda: [start_silver(spark, settings, key, trigger=trigger)],
         lambda: [start_gold(spark, settings, trigger=trigger)],
     ]
     for start_layer in layers:

@@ -19,7 +19,7 @@ from lakehouse.registry import all_topics, checkpoint_path, kafka_topic, registr
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
-from streaming.delta_io import ensure_table
+from streaming.delta_io import ensure_table, in_parallel, txn_app_id
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,20 @@ BRONZE_SCHEMA = (
 def ensure_bronze_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze table of every pipeline topic that has none yet, so that the
     silver queries reading them can start before the first record arrives."""
-    for topic in pipeline_topics():
-        path = table_path(settings, "bronze", topic)
-        ensure_table(spark, path, BRONZE_SCHEMA, partition_by=("ingest_date",))
+    paths = [table_path(settings, "bronze", topic) for topic in pipeline_topics()]
+    in_parallel(
+        lambda p: ensure_table(spark, p, BRONZE_SCHEMA, partition_by=("ingest_date",)), paths
+    )
 
 
-def bronze_writer(settings: Settings, app_id: str = QUERY_NAME) -> Callable[[DataFrame, int], None]:
+def bronze_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
     """The foreachBatch function: one idempotent append per topic present in the batch."""
 
     def write_bronze_batch(batch: DataFrame, batch_id: int) -> None:
-        rows = kafka_to_bronze(batch).persist()
+        # One Kafka partition is one Spark partition: coalesced, each topic's append runs a
+        # couple of tasks (and writes as many files) instead of one per partition of every topic.
+        parallelism = batch.sparkSession.sparkContext.defaultParallelism
+        rows = kafka_to_bronze(batch).coalesce(parallelism).persist()
         try:
             topics = [r.topic for r in rows.select("topic").distinct().collect()]
             for topic in sorted(topics):
@@ -59,7 +63,7 @@ def bronze_writer(settings: Settings, app_id: str = QUERY_NAME) -> Callable[[Dat
                     .write.format("delta")
                     .mode("append")
                     .partitionBy("ingest_date")
-                    .option("txnAppId", app_id)
+                    .option("txnAppId", txn_app_id(batch, name))
                     .option("txnVersion", batch_id)
                     .save(table_path(settings, "bronze", name))
                 )
@@ -92,7 +96,7 @@ def start_bronze(
     )
     return (
         source.writeStream.queryName(query_name)
-        .foreachBatch(bronze_writer(settings, query_name))
+        .foreachBatch(bronze_writer(settings))
         .option("checkpointLocation", checkpoint_path(settings, query_name))
         .trigger(**trigger_options(trigger or settings.spark.trigger))
         .start()

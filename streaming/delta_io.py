@@ -5,7 +5,9 @@ micro-batch replayed after a crash commits nothing twice."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -13,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 log = logging.getLogger(__name__)
 
 CHANGE_FEED = "delta.enableChangeDataFeed"
+T = TypeVar("T")
 
 
 def ensure_table(
@@ -32,11 +35,30 @@ def ensure_table(
         if change_feed:
             writer = writer.option(CHANGE_FEED, "true")
         writer.save(path)
+        return DeltaTable.forPath(spark, path)
     table = DeltaTable.forPath(spark, path)
     if change_feed and table.detail().first().properties.get(CHANGE_FEED) != "true":
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
         log.info("turned on the change data feed of %s", path)
     return table
+
+
+def in_parallel(work: Callable[[T], object], items: Iterable[T], threads: int = 8) -> None:
+    """Run ``work`` on every item from a few threads: creating tables is mostly waiting on the
+    object store, and a dozen of them one after the other take half a minute."""
+    with ThreadPoolExecutor(threads, thread_name_prefix="delta-io") as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
+
+
+def txn_app_id(batch: DataFrame, target: str) -> str:
+    """The transaction app id of a streaming query's writes to ``target``: the query's id (kept
+    in its checkpoint) and the target. A new checkpoint gets a new id, so its batch ids, which
+    start again at 0, are not mistaken for versions already committed."""
+    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
+    if not query_id:
+        raise RuntimeError("txn_app_id is for foreachBatch functions of a streaming query")
+    return f"{query_id}:{target}"
 
 
 def idempotent_merge(merge: DeltaMergeBuilder, app_id: str, version: int) -> int:

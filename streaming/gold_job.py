@@ -24,7 +24,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.registry import checkpoint_path, table_path
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
-from streaming.delta_io import ensure_table, idempotent_merge
+from streaming.delta_io import ensure_table, idempotent_merge, txn_app_id
 from streaming.gold import (
     affected_days,
     daily_sales,
@@ -100,7 +100,7 @@ def merge_recomputed(
         .whenNotMatchedInsertAll()
         .whenNotMatchedBySourceDelete(scope)
     )
-    return idempotent_merge(merge, f"gold_{name}", batch_id)
+    return idempotent_merge(merge, txn_app_id(fresh, name), batch_id)
 
 
 def gold_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
