@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.settings import Settings
+from lakehouse.settings import Settings, load_secrets
 from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
 from streaming.entry import start_job
 from streaming.gold_job import start_gold
+from streaming.progress import ProgressRecorder
 from streaming.silver_job import ensure_silver_tables, start_silver
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,25 @@ def _await_all(queries: list[StreamingQuery]) -> None:
 
 
 def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> None:
-    """Run the queries until they finish (availableNow), fail, or a signal stops them."""
-    queries = start_queries(spark, settings, trigger)
+    """Run the queries until they finish (availableNow), fail, or a signal stops them. Their
+    progress goes to ops.stream_progress while they run."""
+    recorder = ProgressRecorder(settings, load_secrets(settings))
+    spark.streams.addListener(recorder)
+    queries: list[StreamingQuery] = []
+    try:
+        _run_queries(spark, settings, trigger, queries)
+    finally:
+        last = {str(q.id): q.lastProgress["batchId"] for q in queries if q.lastProgress}
+        if not recorder.wait_until_handled(last):
+            log.warning("the progress of the last batches was not all recorded in time")
+        spark.streams.removeListener(recorder)
+        recorder.close()
+
+
+def _run_queries(
+    spark: SparkSession, settings: Settings, trigger: str | None, queries: list[StreamingQuery]
+) -> None:
+    queries += start_queries(spark, settings, trigger)
 
     def stop(signum: int, _frame: object) -> None:
         log.info("received %s: stopping %d queries", signal.Signals(signum).name, len(queries))

@@ -20,6 +20,7 @@ from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
 from streaming.delta_io import ensure_table, in_parallel, txn_app_id
+from streaming.progress import record_rows_out
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def bronze_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
                     .option("txnVersion", batch_id)
                     .save(table_path(settings, "bronze", name))
                 )
+            record_rows_out(batch, batch_id, rows.count())
             log.info("bronze batch %d: %s", batch_id, ", ".join(sorted(topics)) or "empty")
         finally:
             rows.unpersist()

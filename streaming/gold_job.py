@@ -32,6 +32,7 @@ from streaming.gold import (
     sales_weather,
     touches,
 )
+from streaming.progress import record_rows_out
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def gold_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
             if days or "sgs" in entities:
                 fresh = recompute(spark, settings, MONTHLY)
                 written += merge_recomputed(settings, MONTHLY, fresh, None, batch_id)
+            record_rows_out(batch, batch_id, written)
             log.info(
                 "gold batch %d: %d sale dates recomputed, %d rows merged",
                 batch_id,

@@ -28,6 +28,7 @@ from lakehouse.spark import trigger_options
 from streaming.bronze_job import BRONZE_SCHEMA
 from streaming.contracts import CONTRACTS, Contract
 from streaming.delta_io import ensure_table, idempotent_merge, in_parallel, txn_app_id
+from streaming.progress import record_rows_out
 from streaming.silver import (
     mask_customers,
     parse_envelopes,
@@ -132,6 +133,8 @@ def silver_writer(
                 merged[entity] = merge_entity(
                     table, good, contract, txn_app_id(batch, entity), batch_id
                 )
+            merged[QUARANTINE] = quarantined.count()
+            record_rows_out(batch, batch_id, sum(merged.values()))
             log.info(
                 "silver batch %d: %s", batch_id, ", ".join(f"{e} {n}" for e, n in merged.items())
             )

@@ -16,8 +16,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.postgres import connect
 from lakehouse.registry import BCB_TOPIC, WEATHER_TOPIC, table_path
-from lakehouse.settings import Settings
+from lakehouse.settings import Secrets, Settings, load_secrets
+from lakehouse.storage import s3_client
 from producers.bcb import parse_body
 from producers.daemon import state_dir
 from producers.envelope import envelope
@@ -186,3 +188,30 @@ def assert_gold_matches_manifest(
     weather = read(spark, settings, "gold", "sales_weather")
     assert weather.agg(F.sum("gmv")).first()[0] == Decimal(manifest.gmv)
     assert weather.where(F.col("temp_avg").isNotNull()).count() > 0
+
+
+def stream_progress(settings: Settings, secrets: Secrets) -> dict[str, tuple[int, int]]:
+    """(rows in, rows out) per query name of this namespace's queries, from ops.stream_progress
+    (the queries' checkpoints are under the namespace's lake folder)."""
+    ids = query_ids(settings)
+    with connect(settings, secrets) as conn:
+        rows = conn.execute(
+            "SELECT query_name, sum(rows_in), sum(coalesce(rows_out, 0)) FROM ops.stream_progress "
+            "WHERE query_id::text = ANY(%s) GROUP BY query_name",
+            (list(ids),),
+        ).fetchall()
+    return {name: (int(rows_in), int(rows_out)) for name, rows_in, rows_out in rows}
+
+
+def query_ids(settings: Settings) -> set[str]:
+    """The ids of the streaming queries whose checkpoints are in this namespace's lake."""
+    client = s3_client(settings, load_secrets(settings))
+    folder = settings.lake_root.removeprefix(f"s3a://{settings.s3.bucket}").strip("/")
+    prefix = f"{folder}/_checkpoints/".lstrip("/")
+    ids = set()
+    for obj in client.list_objects(settings.s3.bucket, prefix=prefix, recursive=True):
+        _query, _, name = obj.object_name.removeprefix(prefix).partition("/")
+        if name == "metadata":
+            body = client.get_object(settings.s3.bucket, obj.object_name)
+            ids.add(json.loads(body.read().decode().splitlines()[0])["id"])
+    return ids

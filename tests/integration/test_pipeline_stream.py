@@ -10,18 +10,23 @@ from pathlib import Path
 
 from chispa import assert_approx_df_equality, assert_df_equality
 
-from lakehouse.settings import Settings
+from lakehouse.settings import Secrets, Settings
 from streaming.app import run
 from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from tests.integration import pipeline_input as pi
 
 
 def test_kafka_to_gold_exactly_once_with_quarantine_and_masking(
-    spark, ns_settings: Settings, tmp_path: Path
+    spark, ns_settings: Settings, secrets: Secrets, tmp_path: Path
 ) -> None:
     produced = pi.produce(ns_settings, tmp_path, orders=300, seed=77)
 
     run(spark, ns_settings, "availableNow")
+
+    progress = pi.stream_progress(ns_settings, secrets)
+    assert set(progress) == {"bronze", "silver", "gold"}
+    assert progress["bronze"] == (sum(produced.acked.values()), sum(produced.acked.values()))
+    assert progress["silver"][0] > 0 and progress["gold"][1] > 0
 
     pi.assert_bronze_equals_produced(spark, ns_settings, produced)
     pi.assert_silver_and_quarantine_cover_bronze(spark, ns_settings)
