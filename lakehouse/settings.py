@@ -99,7 +99,8 @@ class SparkSettings(BaseModel):
     delta_snapshot_partitions: int = 1
     ui_enabled: bool = False
     log_level: str = "WARN"
-    max_offsets_per_trigger: int = 200_000
+    max_offsets_per_trigger: int = 200_000  # Kafka records per bronze micro-batch, at most
+    max_files_per_trigger: int = 1000  # Delta files per silver micro-batch and table, at most
     # "availableNow" drains what is there and stops; "processingTime=2 seconds" runs as a service.
     trigger: str = "availableNow"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from delta.tables import DeltaMergeBuilder, DeltaTable
+from delta.tables import DeltaMergeBuilder
 from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -18,29 +18,34 @@ CHANGE_FEED = "delta.enableChangeDataFeed"
 T = TypeVar("T")
 
 
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """Whether a Delta table lives at ``path`` (its ``_delta_log`` folder exists): one request
+    to the object store, where loading the table would read its log."""
+    jvm = spark.sparkContext._jvm
+    log_path = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
+    file_system = log_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(file_system.exists(log_path))
+
+
 def ensure_table(
     spark: SparkSession,
     path: str,
-    schema: DataFrame | str,
+    schema: str | Callable[[], DataFrame],
     *,
     change_feed: bool = False,
     partition_by: Sequence[str] = (),
-) -> DeltaTable:
-    """The Delta table at ``path``, created empty with ``schema`` (a DDL string or a frame
-    whose columns it takes) when missing. ``change_feed`` turns on Delta's change data feed,
-    also on a table that exists without it (gold reads silver's changes)."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        empty = spark.createDataFrame([], schema) if isinstance(schema, str) else schema.limit(0)
-        writer = empty.write.format("delta").mode("ignore").partitionBy(*partition_by)
-        if change_feed:
-            writer = writer.option(CHANGE_FEED, "true")
-        writer.save(path)
-        return DeltaTable.forPath(spark, path)
-    table = DeltaTable.forPath(spark, path)
-    if change_feed and table.detail().first().properties.get(CHANGE_FEED) != "true":
-        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
-        log.info("turned on the change data feed of %s", path)
-    return table
+) -> None:
+    """Create the Delta table at ``path`` empty, with ``schema`` (a DDL string, or a function
+    returning a frame whose columns it takes, called only when the table is missing), unless
+    it exists. ``change_feed`` turns on Delta's change data feed (gold reads silver's)."""
+    if table_exists(spark, path):
+        return
+    empty = spark.createDataFrame([], schema) if isinstance(schema, str) else schema().limit(0)
+    writer = empty.write.format("delta").mode("ignore").partitionBy(*partition_by)
+    if change_feed:
+        writer = writer.option(CHANGE_FEED, "true")
+    writer.save(path)
+    log.info("created %s", path)
 
 
 def in_parallel(work: Callable[[T], object], items: Iterable[T], threads: int = 8) -> None:

@@ -80,11 +80,9 @@ def recompute(
 
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty gold tables (their schemas are those of the transforms' results)."""
-    ensure_table(spark, table_path(settings, "gold", DAILY), recompute(spark, settings, DAILY, []))
-    for name in (MONTHLY, WEATHER):
-        ensure_table(
-            spark, table_path(settings, "gold", name), recompute(spark, settings, name, [])
-        )
+    for name in (DAILY, MONTHLY, WEATHER):  # daily first: the others are built on it
+        path = table_path(settings, "gold", name)
+        ensure_table(spark, path, lambda name=name: recompute(spark, settings, name, []))
 
 
 def merge_recomputed(
@@ -155,6 +153,7 @@ def start_gold(
             entity,
             spark.readStream.format("delta")
             .option("readChangeFeed", "true")
+            .option("maxFilesPerTrigger", settings.spark.max_files_per_trigger)
             .load(table_path(settings, "silver", entity)),
         )
         for entity in SOURCES

@@ -63,12 +63,15 @@ def ensure_silver_tables(
     reads) before the queries start: several queries creating the shared quarantine table at
     once in an empty folder conflict, and gold's streams need their sources to exist."""
     ensure_table(spark, table_path(settings, "silver", QUARANTINE), QUARANTINE_SCHEMA)
-    empty_bronze = spark.createDataFrame([], BRONZE_SCHEMA)
 
     def ensure_entity(contract: Contract) -> None:
-        typed = type_payload(parse_envelopes(empty_bronze), contract)
-        good = prepare(valid_rows(typed), contract, masking_key)
-        ensure_table(spark, table_path(settings, "silver", contract.entity), good, change_feed=True)
+        def schema() -> DataFrame:
+            empty_bronze = spark.createDataFrame([], BRONZE_SCHEMA)
+            typed = type_payload(parse_envelopes(empty_bronze), contract)
+            return prepare(valid_rows(typed), contract, masking_key)
+
+        path = table_path(settings, "silver", contract.entity)
+        ensure_table(spark, path, schema, change_feed=True)
 
     in_parallel(ensure_entity, CONTRACTS.values())
 
@@ -156,7 +159,7 @@ def start_silver(
     """Start the silver query over the bronze tables of every entity."""
     streams = [
         spark.readStream.format("delta")
-        .option("maxFilesPerTrigger", 1000)
+        .option("maxFilesPerTrigger", settings.spark.max_files_per_trigger)
         .load(table_path(settings, "bronze", topic))
         .withColumn("entity", F.lit(entity))
         for entity, topic in ENTITY_TOPICS.items()

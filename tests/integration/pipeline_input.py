@@ -79,7 +79,7 @@ def _macro_and_weather(sink: KafkaSink, manifest: Manifest) -> None:
         for payload in payloads:
             sink.send(BCB_TOPIC.name, *envelope("bcb", "sgs", BCB_TOPIC.natural_key, payload))
     for number, capital in enumerate(load_capitals()):
-        for offset in range(0, (last - first).days + 1, 7):
+        for offset in range(0, (last - first).days + 1, 30):
             moment = datetime.combine(first + timedelta(days=offset), datetime.min.time())
             body = {
                 "coord": {"lat": float(capital.lat), "lon": float(capital.lon)},

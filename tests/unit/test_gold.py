@@ -8,7 +8,14 @@ from decimal import Decimal
 
 from chispa import assert_df_equality
 
-from streaming.gold import daily_sales, monthly_gmv, sales_weather
+from streaming.gold import (
+    TOUCH_SCHEMA,
+    affected_days,
+    daily_sales,
+    monthly_gmv,
+    sales_weather,
+    touches,
+)
 
 D = dt.datetime
 
@@ -90,3 +97,45 @@ def test_sales_beside_weather(spark) -> None:
         "humidity_avg DOUBLE, rain_mm DOUBLE",
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_changes_become_touches_and_touches_the_sale_dates_they_move(spark) -> None:
+    orders, items, _, _, _ = _inputs(spark)
+    changed_customers = spark.createDataFrame(
+        [("c2", "RJ")], "customer_id STRING, customer_state STRING"
+    )
+    changed_products = spark.createDataFrame([("p1",)], "product_id STRING")
+    changed_weather = spark.createDataFrame(
+        [(D(2018, 3, 1, 15), "SP")], "observed_at TIMESTAMP, state STRING"
+    )
+    touched = (
+        touches("customers", changed_customers)
+        .unionByName(touches("products", changed_products))
+        .unionByName(touches("weather", changed_weather))
+    )
+    expected = spark.createDataFrame(
+        [("customers", None, "c2", None, None), ("products", None, None, "p1", None),
+         ("weather", None, None, None, dt.date(2018, 3, 1))],
+        TOUCH_SCHEMA,
+    )  # fmt: skip
+    assert_df_equality(touched, expected, ignore_nullable=True)
+
+    days = affected_days(touched, orders, items)
+    # c2 bought o2 on Jan 5th; p1 is in o1 (Jan 5th) and o3 (Feb 1st); weather moves no sale
+    expected_days = spark.createDataFrame(
+        [(dt.date(2018, 1, 5),), (dt.date(2018, 2, 1),)], "sale_date DATE"
+    )
+    assert_df_equality(days, expected_days, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_moved_order_touches_its_old_and_new_dates(spark) -> None:
+    orders, items, _, _, _ = _inputs(spark)
+    before_after = spark.createDataFrame(
+        [("o3", "c1", D(2018, 2, 1, 9)), ("o3", "c1", D(2018, 2, 3, 9))],
+        "order_id STRING, customer_id STRING, order_purchase_timestamp TIMESTAMP",
+    )
+    days = affected_days(touches("orders", before_after), orders, items)
+    expected = spark.createDataFrame(
+        [(dt.date(2018, 2, 1),), (dt.date(2018, 2, 3),)], "sale_date DATE"
+    )
+    assert_df_equality(days, expected, ignore_row_order=True, ignore_nullable=True)

@@ -1,0 +1,99 @@
+"""Streaming throughput per layer: Kafka -> bronze, bronze -> silver, silver -> gold, each
+drained with ``availableNow`` in turn, beside a bare Spark ``rate-micro-batch`` -> Delta append
+of as many rows to the same object store, in the same run and the same Spark session.
+
+    .lakehouse/venv/bin/python bench/streaming_bench.py [--events 200000] [--seed 7]
+
+Needs the stack up (`lakehouse stack up`). Works in a namespace of its own (``bench-<time>``):
+a synthetic Olist set of about ``--events`` records is replayed into its topics first. Prints
+events/s per layer; a layer's events are the rows it read (bronze: Kafka records; silver: the
+bronze rows; gold: the silver changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from lakehouse.registry import table_path
+from lakehouse.settings import Settings, get_settings
+from lakehouse.spark import build_spark_session
+from producers.olist import OlistReplay
+from producers.synthetic import generate
+from security.runtime import masking_key
+from streaming.bronze_job import ensure_bronze_tables, start_bronze
+from streaming.gold_job import start_gold
+from streaming.silver_job import ensure_silver_tables, start_silver
+
+EVENTS_PER_ORDER = 5.6  # orders, items, payments, reviews, customers (+ products, sellers...)
+
+
+def timed_layer(start) -> tuple[float, int]:  # noqa: ANN001 -- a callable returning a query
+    """Seconds to drain one layer's query, and the rows it read."""
+    began = time.perf_counter()
+    query = start()
+    query.awaitTermination()
+    seconds = time.perf_counter() - began
+    return seconds, sum(p["numInputRows"] for p in query.recentProgress)
+
+
+def baseline(spark: SparkSession, settings: Settings, rows: int) -> float:
+    """Seconds for a bare rate-micro-batch -> Delta append of ``rows`` rows (one batch)."""
+    began = time.perf_counter()
+    query = (
+        spark.readStream.format("rate-micro-batch")
+        .option("rowsPerBatch", rows)
+        .load()
+        .writeStream.format("delta")
+        .option("checkpointLocation", table_path(settings, "bronze", "_bench_rate_ckpt"))
+        .trigger(availableNow=True)
+        .start(table_path(settings, "bronze", "_bench_rate"))
+    )
+    query.awaitTermination()
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    settings = get_settings().model_copy(update={"namespace": f"bench-{int(time.time())}"})
+
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = generate(Path(folder), max(1, round(args.events / EVENTS_PER_ORDER)), args.seed)
+        began = time.perf_counter()
+        report = OlistReplay(settings, Path(folder), threading.Event()).run("fast")
+        produce_s = time.perf_counter() - began
+    events = report.total_acked()
+    print(f"namespace {settings.namespace}: {manifest.summary()}")
+    print(f"produced {events:,} events in {produce_s:.1f} s ({events / produce_s:,.0f}/s)")
+
+    spark = build_spark_session("lakehouse-bench", settings)
+    key = masking_key(settings)
+    ensure_bronze_tables(spark, settings)
+    ensure_silver_tables(spark, settings, key)
+    results = {
+        "bronze (Kafka -> Delta)": timed_layer(lambda: start_bronze(spark, settings, trigger="availableNow")),
+        "silver (parse, quarantine, mask, MERGE)": timed_layer(lambda: start_silver(spark, settings, key, trigger="availableNow")),
+        "gold (recompute touched days, MERGE)": timed_layer(lambda: start_gold(spark, settings, trigger="availableNow")),
+    }  # fmt: skip
+    rate_rows = results["bronze (Kafka -> Delta)"][1]
+    rate_s = baseline(spark, settings, rate_rows)
+    rate = rate_rows / rate_s
+
+    print(f"\n{'layer':42} {'events':>9} {'seconds':>8} {'events/s':>9} {'x baseline':>10}")
+    for layer, (seconds, rows) in results.items():
+        per_s = rows / seconds
+        print(f"{layer:42} {rows:9,} {seconds:8.1f} {per_s:9,.0f} {per_s / rate:10.2f}")
+    print(f"{'baseline: rate-micro-batch -> Delta append':42} {rate_rows:9,} {rate_s:8.1f} {rate:9,.0f} {1:10.2f}")  # fmt: skip
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
