@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from lakehouse.kafka import producer_config
 from lakehouse.settings import get_settings
 from producers.csv_records import read_records
+from producers.daemon import state_dir
 from producers.olist import OlistReplay, Row, present_entities, read_header, to_row
 from producers.synthetic import generate
 
@@ -54,7 +55,7 @@ def bare_loop(rows: list[Row]) -> float:
 def replay(data_dir: Path) -> tuple[float, int]:
     """Seconds and acknowledged records for a full fast replay of a fresh copy's ledger."""
     settings = get_settings()
-    ledger = settings.home / "state" / "olist-replay-ledger.json"
+    ledger = state_dir(settings) / "olist-replay-ledger.json"
     ledger.unlink(missing_ok=True)  # the bench replays the same files on every run
     began = time.perf_counter()
     report = OlistReplay(settings, data_dir, threading.Event()).run("fast")

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from chispa import assert_approx_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,6 +29,7 @@ from producers.sink import KafkaSink
 from producers.synthetic import CUSTOMERS, Manifest, generate
 from producers.weather import load_capitals, parse_weather
 from streaming.contracts import CONTRACTS
+from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from streaming.silver_job import ENTITY_TOPICS
 
 ORDER_ITEM = {
@@ -215,3 +217,16 @@ def query_ids(settings: Settings) -> set[str]:
             body = client.get_object(settings.s3.bucket, obj.object_name)
             ids.add(json.loads(body.read().decode().splitlines()[0])["id"])
     return ids
+
+
+def assert_gold_equals_recomputation(spark: SparkSession, settings: Settings) -> None:
+    """Every gold table equals a batch recomputation from the silver tables."""
+    for name in (DAILY, MONTHLY, WEATHER):
+        assert_approx_df_equality(
+            read(spark, settings, "gold", name),
+            recompute(spark, settings, name),
+            precision=1e-9,
+            ignore_row_order=True,
+            ignore_column_order=True,
+            ignore_nullable=True,
+        )
