@@ -11,11 +11,13 @@ query stops the application with its error rather than leaving the others runnin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
@@ -30,6 +32,7 @@ from streaming.silver_job import ensure_silver_tables, start_silver
 log = logging.getLogger(__name__)
 
 APP_NAME = "lakehouse-streaming"
+WAKE_EVERY_S = 1.0  # how often the driver looks for a stop signal while queries run
 
 
 def start_queries(
@@ -78,17 +81,24 @@ def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> 
 def _run_queries(
     spark: SparkSession, settings: Settings, trigger: str | None, queries: list[StreamingQuery]
 ) -> None:
-    queries += start_queries(spark, settings, trigger)
-
-    def stop(signum: int, _frame: object) -> None:
-        log.info("received %s: stopping %d queries", signal.Signals(signum).name, len(queries))
-        for query in queries:
-            query.stop()
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    # The handler only raises a flag: the main thread is inside a py4j call when the signal
+    # arrives, and a py4j call from the handler would re-enter that call's socket.
+    received: list[int] = []
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: received.append(signum))
+        for s in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
+        queries += start_queries(spark, settings, trigger)
         while any(q.isActive for q in queries):
-            spark.streams.awaitAnyTermination()
+            if received:
+                name = signal.Signals(received[0]).name
+                log.info("received %s: stopping %d queries", name, len(queries))
+                for query in queries:
+                    query.stop()
+                return
+            with contextlib.suppress(StreamingQueryException):  # the failed query is found below
+                spark.streams.awaitAnyTermination(WAKE_EVERY_S)
             spark.streams.resetTerminated()
             failed = [q for q in queries if q.exception() is not None]
             if failed:

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -230,3 +235,45 @@ def assert_gold_equals_recomputation(spark: SparkSession, settings: Settings) ->
             ignore_column_order=True,
             ignore_nullable=True,
         )
+
+
+BATCH_LINE = re.compile(rb"INFO streaming\.\w+_job: \w+ batch \d+")
+
+
+def start_stream(
+    settings: Settings, log: Path, trigger: str = "availableNow", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``lakehouse stream`` in the settings' namespace, as its own process group, logging to
+    ``log`` (appended)."""
+    environment = {**os.environ, **(env or {}), "LAKEHOUSE_NAMESPACE": settings.namespace}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", "stream", "--trigger", trigger],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def batches_logged(log: Path, pattern: re.Pattern[bytes] = BATCH_LINE) -> int:
+    return len(pattern.findall(log.read_bytes())) if log.exists() else 0
+
+
+def wait_for_log(
+    process: subprocess.Popen[bytes],
+    log: Path,
+    seen: int,
+    pattern: re.Pattern[bytes] = BATCH_LINE,
+    timeout_s: float = 300,
+) -> bool:
+    """True once ``log`` holds more than ``seen`` matches of ``pattern``; False when the process
+    ends first; AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if batches_logged(log, pattern) > seen:
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.5)
+    raise AssertionError(f"nothing new in the log within {timeout_s} s: {log.read_text()[-2000:]}")
