@@ -19,7 +19,7 @@ from lakehouse.registry import all_topics, checkpoint_path, kafka_topic, registr
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
-from streaming.delta_io import ensure_table, in_parallel, txn_app_id
+from streaming.delta_io import ensure_table, txn_app_id
 from streaming.progress import record_rows_out
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,9 @@ BRONZE_SCHEMA = (
 def ensure_bronze_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze table of every pipeline topic that has none yet, so that the
     silver queries reading them can start before the first record arrives."""
-    paths = [table_path(settings, "bronze", topic) for topic in pipeline_topics()]
-    in_parallel(
-        lambda p: ensure_table(spark, p, BRONZE_SCHEMA, partition_by=("ingest_date",)), paths
-    )
+    for topic in pipeline_topics():
+        path = table_path(settings, "bronze", topic)
+        ensure_table(spark, path, BRONZE_SCHEMA, partition_by=("ingest_date",))
 
 
 def bronze_writer(settings: Settings) -> Callable[[DataFrame, int], None]:

@@ -5,9 +5,7 @@ micro-batch replayed after a crash commits nothing twice."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from delta.tables import DeltaMergeBuilder
 from pyspark.sql import DataFrame, SparkSession
@@ -15,7 +13,6 @@ from pyspark.sql import DataFrame, SparkSession
 log = logging.getLogger(__name__)
 
 CHANGE_FEED = "delta.enableChangeDataFeed"
-T = TypeVar("T")
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -48,22 +45,20 @@ def ensure_table(
     log.info("created %s", path)
 
 
-def in_parallel(work: Callable[[T], object], items: Iterable[T], threads: int = 8) -> None:
-    """Run ``work`` on every item from a few threads: creating tables is mostly waiting on the
-    object store, and a dozen of them one after the other take half a minute."""
-    with ThreadPoolExecutor(threads, thread_name_prefix="delta-io") as pool:
-        for future in [pool.submit(work, item) for item in items]:
-            future.result()
+def streaming_query_id(batch: DataFrame) -> str:
+    """The id of the streaming query whose foreachBatch function received ``batch`` (Spark sets
+    it as a property of the thread running the batch)."""
+    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
+    if not query_id:
+        raise RuntimeError("only a streaming query's foreachBatch function has a query id")
+    return str(query_id)
 
 
 def txn_app_id(batch: DataFrame, target: str) -> str:
     """The transaction app id of a streaming query's writes to ``target``: the query's id (kept
     in its checkpoint) and the target. A new checkpoint gets a new id, so its batch ids, which
     start again at 0, are not mistaken for versions already committed."""
-    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
-    if not query_id:
-        raise RuntimeError("txn_app_id is for foreachBatch functions of a streaming query")
-    return f"{query_id}:{target}"
+    return f"{streaming_query_id(batch)}:{target}"
 
 
 def idempotent_merge(merge: DeltaMergeBuilder, app_id: str, version: int) -> int:

@@ -23,6 +23,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from lakehouse.postgres import connect
 from lakehouse.settings import Secrets, Settings
+from streaming.delta_io import streaming_query_id
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,8 @@ RETRY_AFTER_S = 30.0
 
 def record_rows_out(batch: DataFrame, batch_id: int, rows: int) -> None:
     """Called by a foreachBatch function: the rows batch ``batch_id`` of its query wrote."""
-    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
     with _lock:
-        _rows_out[(str(query_id), batch_id)] = rows
+        _rows_out[(streaming_query_id(batch), batch_id)] = rows
 
 
 def _take_rows_out(query_id: str, batch_id: int) -> int | None:

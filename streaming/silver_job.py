@@ -27,7 +27,7 @@ from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze_job import BRONZE_SCHEMA
 from streaming.contracts import CONTRACTS, Contract
-from streaming.delta_io import ensure_table, idempotent_merge, in_parallel, txn_app_id
+from streaming.delta_io import ensure_table, idempotent_merge, txn_app_id
 from streaming.progress import record_rows_out
 from streaming.silver import (
     mask_customers,
@@ -73,7 +73,8 @@ def ensure_silver_tables(
         path = table_path(settings, "silver", contract.entity)
         ensure_table(spark, path, schema, change_feed=True)
 
-    in_parallel(ensure_entity, CONTRACTS.values())
+    for contract in CONTRACTS.values():
+        ensure_entity(contract)
 
 
 def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes]) -> DataFrame:
