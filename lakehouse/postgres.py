@@ -1,8 +1,16 @@
-"""PostgreSQL connections for the project's roles, and creation of its database and role."""
+"""PostgreSQL connections for the project's roles, and creation of its roles and databases.
+
+Roles: the owner (``postgres.user``) owns the database and runs the migrations; the loader
+(``postgres.loader_user``, member of ``lakehouse_writer``) writes the warehouse, its load log and
+the operations tables and nothing else; the reader (``postgres.reader_user``, member of
+``lakehouse_reader``) is the dashboards' read-only login. A namespace gets a database of its own
+(``Settings.warehouse_database``) so that several pipelines can share one cluster.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -11,47 +19,104 @@ from lakehouse.settings import Secrets, Settings
 
 log = logging.getLogger(__name__)
 
+Role = Literal["owner", "loader", "reader", "superuser"]
+WRITER_GROUP, READER_GROUP = "lakehouse_writer", "lakehouse_reader"
+
+
+def role_login(settings: Settings, role: Role) -> tuple[str, str]:
+    """The user name of ``role`` and the name of the secret holding its password."""
+    pg = settings.postgres
+    return {
+        "owner": (pg.user, "postgres_password"),
+        "loader": (pg.loader_user, "postgres_loader_password"),
+        "reader": (pg.reader_user, "postgres_reader_password"),
+        "superuser": (pg.superuser, "postgres_superuser_password"),
+    }[role]
+
 
 def connect(
-    settings: Settings, secrets: Secrets, *, superuser: bool = False, dbname: str | None = None
+    settings: Settings, secrets: Secrets, *, role: Role = "owner", dbname: str | None = None
 ) -> psycopg.Connection:
-    """A connection as the project's role (or the cluster's superuser, for administration)."""
+    """A connection as ``role`` to ``dbname`` (default: the namespace's warehouse database;
+    the superuser's default is ``postgres``)."""
     pg = settings.postgres
-    if superuser:
-        user, password = pg.superuser, secrets.require("postgres_superuser_password")
-        dbname = dbname or "postgres"
-    else:
-        user, password = pg.user, secrets.require("postgres_password")
-        dbname = dbname or pg.database
+    user, secret = role_login(settings, role)
+    if dbname is None:
+        dbname = "postgres" if role == "superuser" else settings.warehouse_database
     return psycopg.connect(
-        host=pg.host, port=pg.port, user=user, password=password, dbname=dbname, connect_timeout=5
+        host=pg.host,
+        port=pg.port,
+        user=user,
+        password=secrets.require(secret),
+        dbname=dbname,
+        connect_timeout=5,
     )
 
 
-def can_connect(settings: Settings, secrets: Secrets, *, superuser: bool = False) -> bool:
+def can_connect(settings: Settings, secrets: Secrets, *, role: Role = "owner") -> bool:
     """True when a connection opens and answers ``SELECT 1``."""
     try:
-        with connect(settings, secrets, superuser=superuser) as conn:
+        with connect(settings, secrets, role=role) as conn:
             return conn.execute("SELECT 1").fetchone() == (1,)
     except psycopg.OperationalError:
         return False
 
 
-def ensure_database(settings: Settings, secrets: Secrets) -> None:
-    """Create the project's login role and database if missing; keep the role's password in
-    step with the secrets."""
-    pg = settings.postgres
-    with connect(settings, secrets, superuser=True) as conn:
-        conn.autocommit = True
-        role = sql.Identifier(pg.user)
-        password = sql.Literal(secrets.require("postgres_password"))
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (pg.user,)).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, role, password))
-        if not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (pg.database,)
-        ).fetchone():
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(pg.database), role)
+def ensure_roles(conn: psycopg.Connection, settings: Settings, secrets: Secrets) -> None:
+    """As the superuser: the group roles the migrations grant to, and the login roles (owner,
+    loader, reader) with their passwords kept in step with the secrets."""
+    for group in (WRITER_GROUP, READER_GROUP):
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group)))
+    members: dict[Role, str | None] = {
+        "owner": None,
+        "loader": WRITER_GROUP,
+        "reader": READER_GROUP,
+    }
+    for role, group in members.items():
+        user, secret = role_login(settings, role)
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                sql.SQL("ALTER") if exists else sql.SQL("CREATE"),
+                sql.Identifier(user),
+                sql.Literal(secrets.require(secret)),
             )
-            log.info("created database %s owned by %s", pg.database, pg.user)
+        )
+        if group:
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(user))
+            )
+
+
+def ensure_database(settings: Settings, secrets: Secrets) -> None:
+    """Create the roles and the namespace's database (owned by the owner role) if missing,
+    then apply the migrations to it."""
+    from warehouse.migrate import migrate
+
+    database = settings.warehouse_database
+    with connect(settings, secrets, role="superuser") as conn:
+        conn.autocommit = True
+        ensure_roles(conn, settings, secrets)
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(settings.postgres.user)
+                )
+            )
+            log.info("created database %s owned by %s", database, settings.postgres.user)
+    with connect(settings, secrets) as conn:
+        migrate(conn)
+
+
+def drop_database(settings: Settings, secrets: Secrets) -> None:
+    """Drop the namespace's database (closing its connections); the default one is kept."""
+    if not settings.namespace:
+        raise ValueError("only a namespace's database is dropped")
+    with connect(settings, secrets, role="superuser") as conn:
+        conn.autocommit = True
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(settings.warehouse_database)
+            )
+        )

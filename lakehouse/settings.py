@@ -86,7 +86,9 @@ class PostgresSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 5433
     database: str = "lakehouse"
-    user: str = "lakehouse"
+    user: str = "lakehouse"  # owns the database and runs the migrations
+    loader_user: str = "lakehouse_loader"  # the streaming application's warehouse writes
+    reader_user: str = "lakehouse_grafana"  # dashboards: read only
     superuser: str = "postgres"
 
 
@@ -159,6 +161,12 @@ class Settings(BaseSettings):
         return self.home / "jars" / "spark"
 
     @property
+    def warehouse_database(self) -> str:
+        """The PostgreSQL database: ``postgres.database``, suffixed ``_<namespace>`` in one."""
+        suffix = f"_{self.namespace.replace('-', '_')}" if self.namespace else ""
+        return self.postgres.database + suffix
+
+    @property
     def lake_root(self) -> str:
         """``s3a://<bucket>`` or ``s3a://<bucket>/<namespace>``."""
         return f"{self.s3.lake_root}/{self.namespace}" if self.namespace else self.s3.lake_root
@@ -174,6 +182,8 @@ class Secrets(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     postgres_password: SecretStr | None = None
+    postgres_loader_password: SecretStr | None = None
+    postgres_reader_password: SecretStr | None = None
     postgres_superuser_password: SecretStr | None = None
     openweather_api_key: SecretStr | None = None
 

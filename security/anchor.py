@@ -15,14 +15,14 @@ class PostgresAnchor:
         self.secrets = secrets
 
     def read(self) -> tuple[int, str] | None:
-        with connect(self.settings, self.secrets) as conn:
+        with connect(self.settings, self.secrets, dbname=self.settings.postgres.database) as conn:
             row = conn.execute(
                 "SELECT seq, entry_hash FROM ops.audit_anchor WHERE id = 1"
             ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
     def write(self, seq: int, entry_hash: str) -> None:
-        with connect(self.settings, self.secrets) as conn:
+        with connect(self.settings, self.secrets, dbname=self.settings.postgres.database) as conn:
             conn.execute(
                 "INSERT INTO ops.audit_anchor (id, seq, entry_hash) VALUES (1, %s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, "

@@ -25,6 +25,8 @@ SERVICE_CREDENTIALS = (
     "s3_access_key",
     "s3_secret_key",
     "postgres_password",
+    "postgres_loader_password",
+    "postgres_reader_password",
     "postgres_superuser_password",
 )
 

@@ -46,6 +46,8 @@ def stack_credential_generators() -> dict[str, Callable[[], str]]:
         "s3_access_key": lambda: "LH" + "".join(secrets.choice(_ALNUM) for _ in range(18)),
         "s3_secret_key": lambda: secrets.token_urlsafe(30),
         "postgres_password": lambda: secrets.token_urlsafe(24),
+        "postgres_loader_password": lambda: secrets.token_urlsafe(24),
+        "postgres_reader_password": lambda: secrets.token_urlsafe(24),
         "postgres_superuser_password": lambda: secrets.token_urlsafe(24),
         MASKING_KEY_SECRET: lambda: "v1:" + b64e(secrets.token_bytes(32)),
     }

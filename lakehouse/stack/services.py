@@ -375,15 +375,12 @@ class PostgresService(Service):
     def probe(self) -> bool:
         from lakehouse.postgres import can_connect
 
-        return can_connect(self.settings, self.secrets, superuser=True)
+        return can_connect(self.settings, self.secrets, role="superuser")
 
     def after_start(self) -> None:
-        from lakehouse.postgres import connect, ensure_database
-        from warehouse.migrate import migrate
+        from lakehouse.postgres import ensure_database
 
         ensure_database(self.settings, self.secrets)
-        with connect(self.settings, self.secrets) as conn:
-            migrate(conn)
 
 
 def all_services(settings: Settings, secrets: Secrets) -> list[Service]:
