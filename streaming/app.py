@@ -21,13 +21,14 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.settings import Settings, load_secrets
+from lakehouse.settings import Secrets, Settings, load_secrets
 from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
 from streaming.entry import start_job
 from streaming.gold_job import start_gold
 from streaming.progress import ProgressRecorder
 from streaming.silver_job import ensure_silver_tables, start_silver
+from streaming.warehouse_job import start_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,23 @@ WAKE_EVERY_S = 1.0  # how often the driver looks for a stop signal while queries
 
 
 def start_queries(
-    spark: SparkSession, settings: Settings, trigger: str | None
+    spark: SparkSession, settings: Settings, trigger: str | None, secrets: Secrets | None = None
 ) -> list[StreamingQuery]:
-    """Every query of the application, started: bronze, silver per entity, gold. With
-    ``availableNow`` each layer drains what the one before it wrote before it starts."""
+    """Every query of the application, started: bronze, silver, then gold and the warehouse
+    load (both read silver). With ``availableNow`` each layer drains what the one before it
+    wrote before it starts."""
     key = masking_key(settings)
+    secrets = secrets or load_secrets(settings)
     ensure_bronze_tables(spark, settings)
     ensure_silver_tables(spark, settings, key)
     drain = (trigger or settings.spark.trigger) == "availableNow"
     queries = [start_bronze(spark, settings, trigger=trigger)]
     layers = [
         lambda: [start_silver(spark, settings, key, trigger=trigger)],
-        lambda: [start_gold(spark, settings, trigger=trigger)],
+        lambda: [
+            start_gold(spark, settings, trigger=trigger),
+            start_warehouse(spark, settings, secrets, key, trigger=trigger),
+        ],
     ]
     for start_layer in layers:
         if drain:
@@ -65,11 +71,12 @@ def _await_all(queries: list[StreamingQuery]) -> None:
 def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> None:
     """Run the queries until they finish (availableNow), fail, or a signal stops them. Their
     progress goes to ops.stream_progress while they run."""
-    recorder = ProgressRecorder(settings, load_secrets(settings))
+    secrets = load_secrets(settings)
+    recorder = ProgressRecorder(settings, secrets)
     spark.streams.addListener(recorder)
     queries: list[StreamingQuery] = []
     try:
-        _run_queries(spark, settings, trigger, queries)
+        _run_queries(spark, settings, secrets, trigger, queries)
     finally:
         last = {str(q.id): q.lastProgress["batchId"] for q in queries if q.lastProgress}
         if not recorder.wait_until_handled(last):
@@ -79,7 +86,11 @@ def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> 
 
 
 def _run_queries(
-    spark: SparkSession, settings: Settings, trigger: str | None, queries: list[StreamingQuery]
+    spark: SparkSession,
+    settings: Settings,
+    secrets: Secrets,
+    trigger: str | None,
+    queries: list[StreamingQuery],
 ) -> None:
     # The handler only raises a flag: the main thread is inside a py4j call when the signal
     # arrives, and a py4j call from the handler would re-enter that call's socket.
@@ -89,7 +100,7 @@ def _run_queries(
         for s in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        queries += start_queries(spark, settings, trigger)
+        queries += start_queries(spark, settings, trigger, secrets)
         while any(q.isActive for q in queries):
             if received:
                 name = signal.Signals(received[0]).name

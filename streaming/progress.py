@@ -155,7 +155,7 @@ class ProgressRecorder(StreamingQueryListener):
             return
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = connect(self._settings, self._secrets)
+                self._conn = connect(self._settings, self._secrets, role="loader")
                 self._conn.autocommit = True
             with self._conn.transaction():
                 self._conn.execute(UPSERT, astuple(row))

@@ -73,8 +73,16 @@ def spark(settings: Settings) -> Iterator[object]:
 
 
 @pytest.fixture
-def ns_settings(settings: Settings, run_id: str, request: pytest.FixtureRequest) -> Settings:
-    """Settings in a namespace of this test's own (its topics, lake folder and producer state),
-    so tests that run the whole pipeline see only their own data."""
+def ns_settings(
+    settings: Settings, secrets: Secrets, run_id: str, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """Settings in a namespace of this test's own (its topics, lake folder, producer state and
+    warehouse database, created here and dropped afterwards), so tests that run the whole
+    pipeline see only their own data."""
+    from lakehouse.postgres import drop_database, ensure_database
+
     name = request.node.name.lower().replace("_", "-")[5:25].strip("-")
-    return settings.model_copy(update={"namespace": f"t{run_id}-{name}"})
+    namespaced = settings.model_copy(update={"namespace": f"t{run_id}-{name}"})
+    ensure_database(namespaced, secrets)
+    yield namespaced
+    drop_database(namespaced, secrets)

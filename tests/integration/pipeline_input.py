@@ -16,8 +16,11 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import reduce
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from chispa import assert_approx_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -33,9 +36,12 @@ from producers.olist import OlistReplay
 from producers.sink import KafkaSink
 from producers.synthetic import CUSTOMERS, Manifest, generate
 from producers.weather import load_capitals, parse_weather
+from security.runtime import masking_key
 from streaming.contracts import CONTRACTS
 from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from streaming.silver_job import ENTITY_TOPICS
+from streaming.warehouse import QUARANTINE, change_rows
+from streaming.warehouse_job import SOURCES as WAREHOUSE_SOURCES
 
 ORDER_ITEM = {
     "order_id": "o-bad", "order_item_id": "1", "product_id": "p", "seller_id": "s",
@@ -195,6 +201,65 @@ def assert_gold_matches_manifest(
     weather = read(spark, settings, "gold", "sales_weather")
     assert weather.agg(F.sum("gmv")).first()[0] == Decimal(manifest.gmv)
     assert weather.where(F.col("temp_avg").isNotNull()).count() > 0
+
+
+def assert_warehouse_matches_manifest(
+    settings: Settings, secrets: Secrets, manifest: Manifest
+) -> None:
+    """The star schema holds exactly the generator's orders, items, GMV per state, payments
+    per type and reviews; the last reconciliation matched silver."""
+    with connect(settings, secrets, role="reader") as conn:
+        one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
+        assert one("SELECT count(*) FROM dw.fct_order") == (manifest.orders,)
+        assert one("SELECT count(*), sum(price), sum(freight_value) FROM dw.fct_order_item") == (
+            manifest.items, Decimal(manifest.gmv), Decimal(manifest.freight))  # fmt: skip
+        assert one("SELECT count(*) FROM dw.fct_review") == (manifest.reviews,)
+        by_state = conn.execute("SELECT state, sum(gmv) FROM dashboard.gmv_by_state GROUP BY 1")
+        assert dict(by_state.fetchall()) == {
+            state: Decimal(gmv) for state, gmv in manifest.gmv_by_state.items()
+        }
+        by_type = conn.execute(
+            "SELECT payment_type, count(*), sum(payment_value) FROM dw.fct_payment GROUP BY 1"
+        ).fetchall()
+        assert {t: n for t, n, _ in by_type} == manifest.payments_by_type
+        assert {t: v for t, _, v in by_type} == {
+            t: Decimal(v) for t, v in manifest.payment_value_by_type.items()
+        }
+        assert one("SELECT count(*) FROM dw.dim_product WHERE is_inferred") == (0,)
+        assert one("SELECT count(*) FROM dw.fct_weather") > (0,)
+        assert one("SELECT count(*) FROM dw.fct_indicator WHERE series_code = 433") > (0,)
+        latest = conn.execute("SELECT measure, matches FROM dashboard.reconciliation_latest")
+        assert dict(latest.fetchall()) == dict.fromkeys(
+            ("orders", "order_items", "gmv", "freight", "payments", "payment_value", "reviews"),
+            True,
+        )
+
+
+WAREHOUSE_TABLES = (
+    "dw.fct_order", "dw.fct_order_item", "dw.fct_payment", "dw.fct_review", "dw.fct_indicator",
+    "dw.fct_weather", "dw.fct_weather_observation", "dw.dim_customer", "dw.dim_product",
+    "dw.dim_seller", "dw.dim_category", "dw.dim_payment_type", "dw.dim_geography",
+)  # fmt: skip
+
+
+def warehouse_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row (update times included) of the star schema's tables."""
+    return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}").fetchall()), key=repr)
+            for t in WAREHOUSE_TABLES}  # fmt: skip
+
+
+def silver_changes(spark: SparkSession, settings: Settings) -> DataFrame:
+    """Every change the warehouse query has read, read again in one batch (what replaying its
+    micro-batches by hand sends)."""
+    key = masking_key(settings)
+    frames = [
+        change_rows(entity, spark.read.format("delta").option("readChangeFeed", "true")
+                    .option("startingVersion", 0).load(table_path(settings, "silver", entity)),
+                    key)
+        for entity in WAREHOUSE_SOURCES
+    ]  # fmt: skip
+    frames.append(change_rows(QUARANTINE, read(spark, settings, "silver", QUARANTINE), key))
+    return reduce(DataFrame.unionByName, frames)
 
 
 def stream_progress(settings: Settings, secrets: Secrets) -> dict[str, tuple[int, int]]:

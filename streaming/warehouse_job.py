@@ -1,0 +1,160 @@
+"""The warehouse query: one stream of the changes of the silver tables the star schema is built
+from (Delta's change data feed) and of the records silver quarantined, loaded micro-batch by
+micro-batch into PostgreSQL (``warehouse/sink.py``): one COPY and one transaction per batch,
+claimed in etl.batch_log so that a replayed batch changes nothing.
+
+After each load the warehouse's totals (orders, items, GMV, freight, payments, reviews) are
+compared with silver's at the table versions loaded, and the result lands in
+ops.reconciliation beside the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from lakehouse.registry import checkpoint_path, table_path
+from lakehouse.settings import Secrets, Settings
+from lakehouse.spark import trigger_options
+from streaming.delta_io import streaming_query_id
+from streaming.progress import record_rows_out
+from streaming.warehouse import QUARANTINE, change_rows
+from warehouse.sink import LoadResult, connect_loader, load_changes
+
+log = logging.getLogger(__name__)
+
+QUERY_NAME = "warehouse"
+SOURCES = (
+    "orders",
+    "order_items",
+    "order_payments",
+    "order_reviews",
+    "customers",
+    "products",
+    "sellers",
+    "category_translation",
+    "sgs",
+    "weather",
+)
+
+
+# reconciliation measure -> (silver table, aggregate, column)
+SILVER_MEASURES = {
+    "orders": ("orders", "count", "*"),
+    "order_items": ("order_items", "count", "*"),
+    "gmv": ("order_items", "sum", "price"),
+    "freight": ("order_items", "sum", "freight_value"),
+    "payments": ("order_payments", "count", "*"),
+    "payment_value": ("order_payments", "sum", "payment_value"),
+    "reviews": ("order_reviews", "count", "*"),
+}
+
+
+def silver_totals(spark: SparkSession, settings: Settings) -> Callable[..., Mapping[str, Decimal]]:
+    """The reconciliation's silver side: ``SILVER_MEASURES`` over the silver tables at the
+    given versions (a table not loaded yet counts as empty)."""
+
+    def totals(versions: Mapping[str, int]) -> Mapping[str, Decimal]:
+        found = {measure: Decimal(0) for measure in SILVER_MEASURES}
+        for entity in sorted({e for e, _, _ in SILVER_MEASURES.values()} & set(versions)):
+            aggregates = [
+                getattr(F, function)(column).alias(measure)
+                for measure, (source, function, column) in SILVER_MEASURES.items()
+                if source == entity
+            ]
+            frame = (
+                spark.read.format("delta")
+                .option("versionAsOf", versions[entity])
+                .load(table_path(settings, "silver", entity))
+            )
+            row = frame.agg(*aggregates).first()
+            assert row is not None
+            found.update({k: Decimal(v or 0) for k, v in row.asDict().items()})
+        return found
+
+    return totals
+
+
+def load_batch(
+    changes: DataFrame,
+    settings: Settings,
+    secrets: Secrets,
+    query_id: str,
+    batch_id: int,
+    *,
+    reconcile: bool = True,
+) -> LoadResult | None:
+    """Load one batch of ``CHANGE_SCHEMA`` rows into the warehouse (None: loaded before)."""
+    spark = changes.sparkSession
+    table = changes.toArrow()
+    totals = silver_totals(spark, settings) if reconcile else None
+    with connect_loader(settings, secrets) as conn:
+        result = load_changes(conn, QUERY_NAME, query_id, batch_id, table, totals)
+    if result is not None and result.mismatches:
+        log.warning(
+            "warehouse batch %d differs from silver in %s (a batch that ended inside a silver "
+            "commit catches up with the next one)",
+            batch_id,
+            ", ".join(result.mismatches),
+        )
+    return result
+
+
+def warehouse_writer(settings: Settings, secrets: Secrets) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function of the warehouse query."""
+
+    def write_warehouse_batch(batch: DataFrame, batch_id: int) -> None:
+        result = load_batch(batch, settings, secrets, streaming_query_id(batch), batch_id)
+        record_rows_out(batch, batch_id, result.written if result else 0)
+        if result is not None:
+            log.info(
+                "warehouse batch %d: %d changes, %s",
+                batch_id,
+                result.changes,
+                ", ".join(f"{k} {v}" for k, v in result.rows.items()) or "nothing new",
+            )
+
+    return write_warehouse_batch
+
+
+def change_stream(
+    spark: SparkSession, settings: Settings, masking_key: tuple[int, bytes]
+) -> DataFrame:
+    """The union of every source's changes (``CHANGE_SCHEMA``) as one stream."""
+
+    def read(name: str, change_feed: bool) -> DataFrame:
+        reader = spark.readStream.format("delta").option(
+            "maxFilesPerTrigger", settings.spark.max_files_per_trigger
+        )
+        if change_feed:
+            reader = reader.option("readChangeFeed", "true")
+        return reader.load(table_path(settings, "silver", name))
+
+    streams = [change_rows(e, read(e, True), masking_key) for e in SOURCES]
+    streams.append(change_rows(QUARANTINE, read(QUARANTINE, False), masking_key))
+    return reduce(DataFrame.unionByName, streams)
+
+
+def start_warehouse(
+    spark: SparkSession,
+    settings: Settings,
+    secrets: Secrets,
+    masking_key: tuple[int, bytes],
+    *,
+    trigger: str | None = None,
+) -> StreamingQuery:
+    """Start the warehouse query over silver's change feeds and quarantine."""
+    return (
+        change_stream(spark, settings, masking_key)
+        .writeStream.queryName(QUERY_NAME)
+        .foreachBatch(warehouse_writer(settings, secrets))
+        .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
+        .trigger(**trigger_options(trigger or settings.spark.trigger))
+        .start()
+    )
