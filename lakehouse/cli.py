@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from lakehouse import __version__
 from lakehouse.errors import LakehouseError
 from lakehouse.logs import configure_logging
-from lakehouse.settings import Settings, get_settings
+from lakehouse.settings import Settings, get_settings, load_secrets
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return stream_main(["--trigger", args.trigger] if args.trigger else [])
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from lakehouse.postgres import ensure_database
+
+    settings = get_settings()
+    ensure_database(settings, load_secrets(settings))
+    print(f"database {settings.warehouse_database}: roles present, migrations applied")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
@@ -99,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="start, stop or show the local services")
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser(
+        "migrate",
+        help="create the warehouse's roles and database if missing and apply its migrations "
+        "(`stack up` does it for the local PostgreSQL)",
+    )
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("demo", help="run the main job end to end and print a summary")
     p.add_argument("--events", type=int, default=1000, help="smoke events to produce")

@@ -18,6 +18,7 @@ import random
 import signal
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from chispa import assert_df_equality
@@ -28,6 +29,7 @@ from streaming.app import run
 from streaming.gold_job import DAILY
 from streaming.warehouse_job import load_batch
 from tests.integration import pipeline_input as pi
+from tests.integration.dashboards_check import assert_every_panel_returns_rows
 
 KILLS = 5
 # Small micro-batches, so that kills land between and inside several of them in each layer.
@@ -70,6 +72,9 @@ def test_kafka_to_warehouse_exactly_once_through_five_sigkills(
     pi.assert_gold_matches_manifest(spark, ns_settings, produced.manifest)
     pi.assert_gold_equals_recomputation(spark, ns_settings)
     pi.assert_warehouse_matches_manifest(ns_settings, secrets, produced.manifest)
+    with connect(ns_settings, secrets, role="reader") as conn:
+        now = datetime.now(UTC)
+        assert_every_panel_returns_rows(conn, datetime(2016, 1, 1, tzinfo=UTC), now)
     progress = pi.stream_progress(ns_settings, secrets)
     assert set(progress) == {"bronze", "silver", "gold", "warehouse"}
     assert all(rows_in > 0 for rows_in, _rows_out in progress.values())

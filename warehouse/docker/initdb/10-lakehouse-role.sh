@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run once by the postgres image on an empty volume (docker-compose.yml): the project's roles
 # and database, as `lakehouse stack up` creates them on the local stack (lakehouse/postgres.py).
-# The migrations are applied by `lakehouse setup` or the streaming application's first start.
+# The migrations are applied by `lakehouse migrate`.
 set -eu
 psql -v ON_ERROR_STOP=1 --username postgres \
     -v owner_pw="$LAKEHOUSE_POSTGRES_PASSWORD" \
