@@ -28,6 +28,6 @@ def test_service_mode_runs_until_sigterm_and_stops_cleanly(
     finally:
         if process.poll() is None:
             process.kill()
-    assert "received SIGTERM: stopping 3 queries" in log.read_text()
+    assert "received SIGTERM: stopping 4 queries" in log.read_text()
     # bronze appends topic by topic, so the first silver batch holds whichever were committed
     assert sum(pi.read(spark, ns_settings, "silver", e).count() for e in CONTRACTS) > 0
