@@ -452,16 +452,21 @@ def main(argv: list[str] | None = None) -> int:
           f"PostgreSQL {info['postgres']}, Python {info['python']}")  # fmt: skip
     figures: dict[str, object] = {"machine": info, "args": {k: str(v) for k, v in
                                                             vars(args).items()}}  # fmt: skip
+    status = 0
     if not args.skip_sink:
         ns = base.model_copy(update={"namespace": f"bench-wh-{stamp}"})
         figures["sink"] = sink_bench(ns, secrets, args.rows, args.runs, args.seed)
     if not args.skip_freshness:
         ns = base.model_copy(update={"namespace": f"bench-fresh-{stamp}"})
         print()
-        figures["freshness"] = freshness_bench(ns, secrets, args)
+        try:
+            figures["freshness"] = freshness_bench(ns, secrets, args)
+        except (RuntimeError, AssertionError) as exc:  # the sink's figures are still written
+            print(f"freshness: {exc}")
+            figures["freshness"], status = {"error": str(exc)}, 1
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from lakehouse.spark import trigger_options
 from streaming.delta_io import streaming_query_id
 from streaming.progress import record_rows_out
 from streaming.warehouse import QUARANTINE, change_rows
-from warehouse.sink import LoadResult, connect_loader, load_changes
+from warehouse.sink import LoadResult, SilverTotals, connect_loader, load_changes
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +56,35 @@ SILVER_MEASURES = {
 }
 
 
-def silver_totals(spark: SparkSession, settings: Settings) -> Callable[..., Mapping[str, Decimal]]:
+def silver_totals(spark: SparkSession, settings: Settings) -> SilverTotals:
     """The reconciliation's silver side: ``SILVER_MEASURES`` over the silver tables at the
-    given versions (a table not loaded yet counts as empty)."""
+    given versions (a table not loaded yet counts as empty). Remembers each table's figures at
+    its last version, so a load reads again only the tables that moved."""
+    last: dict[str, tuple[int, dict[str, Decimal]]] = {}  # entity -> (version, its measures)
+
+    def measures_of(entity: str, version: int) -> dict[str, Decimal]:
+        if entity in last and last[entity][0] == version:
+            return last[entity][1]
+        aggregates = [
+            getattr(F, function)(column).alias(measure)
+            for measure, (source, function, column) in SILVER_MEASURES.items()
+            if source == entity
+        ]
+        frame = (
+            spark.read.format("delta")
+            .option("versionAsOf", version)
+            .load(table_path(settings, "silver", entity))
+        )
+        row = frame.agg(*aggregates).first()
+        assert row is not None
+        found = {k: Decimal(v or 0) for k, v in row.asDict().items()}
+        last[entity] = (version, found)
+        return found
 
     def totals(versions: Mapping[str, int]) -> Mapping[str, Decimal]:
         found = {measure: Decimal(0) for measure in SILVER_MEASURES}
         for entity in sorted({e for e, _, _ in SILVER_MEASURES.values()} & set(versions)):
-            aggregates = [
-                getattr(F, function)(column).alias(measure)
-                for measure, (source, function, column) in SILVER_MEASURES.items()
-                if source == entity
-            ]
-            frame = (
-                spark.read.format("delta")
-                .option("versionAsOf", versions[entity])
-                .load(table_path(settings, "silver", entity))
-            )
-            row = frame.agg(*aggregates).first()
-            assert row is not None
-            found.update({k: Decimal(v or 0) for k, v in row.asDict().items()})
+            found.update(measures_of(entity, versions[entity]))
         return found
 
     return totals
@@ -88,12 +97,12 @@ def load_batch(
     query_id: str,
     batch_id: int,
     *,
-    reconcile: bool = True,
+    totals: SilverTotals | None = None,
 ) -> LoadResult | None:
-    """Load one batch of ``CHANGE_SCHEMA`` rows into the warehouse (None: loaded before)."""
-    spark = changes.sparkSession
+    """Load one batch of ``CHANGE_SCHEMA`` rows into the warehouse (None: loaded before),
+    reconciled with ``totals`` (default: a fresh ``silver_totals``)."""
     table = changes.toArrow()
-    totals = silver_totals(spark, settings) if reconcile else None
+    totals = totals or silver_totals(changes.sparkSession, settings)
     with connect_loader(settings, secrets) as conn:
         result = load_changes(conn, QUERY_NAME, query_id, batch_id, table, totals)
     if result is not None and result.mismatches:
@@ -109,8 +118,13 @@ def load_batch(
 def warehouse_writer(settings: Settings, secrets: Secrets) -> Callable[[DataFrame, int], None]:
     """The foreachBatch function of the warehouse query."""
 
+    totals: list[SilverTotals] = []  # made with the first batch's session, then reused
+
     def write_warehouse_batch(batch: DataFrame, batch_id: int) -> None:
-        result = load_batch(batch, settings, secrets, streaming_query_id(batch), batch_id)
+        if not totals:
+            totals.append(silver_totals(batch.sparkSession, settings))
+        query_id = streaming_query_id(batch)
+        result = load_batch(batch, settings, secrets, query_id, batch_id, totals=totals[0])
         record_rows_out(batch, batch_id, result.written if result else 0)
         if result is not None:
             log.info(
