@@ -92,6 +92,28 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    import time
+
+    from batch.query import QueryError, history, parse_as_of, render, run_query
+
+    settings = get_settings()
+    secrets = load_secrets(settings)
+    began = time.monotonic()
+    if args.history:
+        table, engine = history(settings, secrets, args.history, args.limit), "deltalake"
+    elif args.sql:
+        table, engine = run_query(
+            args.sql, settings, secrets, engine=args.engine, as_of=parse_as_of(args.as_of)
+        )
+    else:
+        raise QueryError("give a query, or --history <layer.table>")
+    print(render(table, args.format, args.limit))
+    if args.format == "table":
+        print(f"({engine}, {time.monotonic() - began:.2f} s)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
@@ -115,6 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
         "(`stack up` does it for the local PostgreSQL)",
     )
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "query",
+        help="SQL over the lake's Delta tables by name (bronze.<topic>, silver.<entity>, gold.<t>)",
+    )
+    p.add_argument(
+        "sql", nargs="?", help="e.g. \"SELECT * FROM silver.orders WHERE order_id = 'x'\""
+    )
+    p.add_argument(
+        "--engine",
+        choices=["auto", "duckdb", "spark"],
+        default="auto",
+        help="duckdb: no JVM (deltalake + DuckDB); spark: Spark SQL; auto: duckdb, else spark",
+    )
+    p.add_argument("--as-of", help="time travel: a table version or an ISO timestamp")
+    p.add_argument("--history", metavar="LAYER.TABLE", help="show a table's commits instead")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--limit", type=int, default=100, help="rows shown (table, json)")
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("demo", help="run the main job end to end and print a summary")
     p.add_argument("--events", type=int, default=1000, help="smoke events to produce")

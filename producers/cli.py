@@ -7,10 +7,12 @@ import argparse
 import threading
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakehouse.settings import Settings, get_settings
-from producers.daemon import Job, PollResult, run_daemon, run_once
-from producers.sink import stop_on_signals
+
+if TYPE_CHECKING:  # the scheduler and Kafka client load only when a producer runs
+    from producers.daemon import Job, PollResult
 
 
 def _iso_date(text: str) -> date:
@@ -21,6 +23,9 @@ def _iso_date(text: str) -> date:
 
 
 def _run(settings: Settings, name: str, job: Job, schedule: str, daemon: bool) -> int:
+    from producers.daemon import run_daemon, run_once
+    from producers.sink import stop_on_signals
+
     if daemon:
         run_daemon(job, schedule, settings=settings, name=name)
         return 0

@@ -1,0 +1,225 @@
+"""``lakehouse query``: SQL over the lake's Delta tables by name (``bronze.<topic>``,
+``silver.<entity>``, ``gold.<table>``), their history, and time travel.
+
+Two engines. The fast path needs no JVM: the ``deltalake`` package reads each table's log and
+hands DuckDB an Arrow dataset of the live files, so a point query answers in well under a
+second. Spark SQL (``--engine spark``) runs anything DuckDB cannot, with the same table names;
+``auto`` uses the fast path and falls back to Spark when ``deltalake`` cannot read a table
+(a Delta feature it does not support).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from lakehouse.errors import LakehouseError
+from lakehouse.registry import LAYERS, table_path
+from lakehouse.settings import Secrets, Settings
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "duckdb", "spark"]
+_TABLE = re.compile(rf"\b({'|'.join(LAYERS)})\.([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+class QueryError(LakehouseError):
+    """A lake query could not run: unknown table, bad SQL, or an engine failure."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A lake table named in a query: ``layer.name``."""
+
+    layer: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+def table_refs(sql: str) -> list[TableRef]:
+    """The lake tables ``sql`` names, in order of first mention."""
+    seen: dict[TableRef, None] = {}
+    for layer, name in _TABLE.findall(sql):
+        seen.setdefault(TableRef(layer, name), None)
+    return list(seen)
+
+
+def parse_as_of(value: str | None) -> int | datetime | None:
+    """``--as-of``: a table version (an integer) or an ISO timestamp."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise QueryError(f"--as-of {value!r}: give a version number or an ISO timestamp") from exc
+
+
+def storage_options(settings: Settings, secrets: Secrets) -> dict[str, str]:
+    """The ``deltalake`` (object_store) options for the lake's S3 server."""
+    return {
+        "AWS_ENDPOINT_URL": settings.s3.url,
+        "AWS_REGION": settings.s3.region,
+        "AWS_ACCESS_KEY_ID": secrets.require("s3_access_key"),
+        "AWS_SECRET_ACCESS_KEY": secrets.require("s3_secret_key"),
+        "AWS_ALLOW_HTTP": "false" if settings.s3.secure else "true",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false" if settings.s3.path_style else "true",
+    }
+
+
+def delta_table(
+    settings: Settings, secrets: Secrets, ref: TableRef, as_of: int | datetime | None = None
+) -> Any:
+    """``deltalake.DeltaTable`` of ``ref``, at ``as_of`` when given."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    uri = "s3://" + table_path(settings, ref.layer, ref.name).removeprefix("s3a://")
+    try:
+        table = DeltaTable(uri, storage_options=storage_options(settings, secrets))
+    except TableNotFoundError as exc:
+        raise QueryError(f"no table {ref} (looked in {uri})") from exc
+    if as_of is not None:
+        table.load_as_version(as_of)
+    return table
+
+
+def run_duckdb(
+    sql: str, settings: Settings, secrets: Secrets, as_of: int | datetime | None = None
+) -> pa.Table:
+    """``sql`` on DuckDB over Arrow datasets of the lake tables it names."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for ref in table_refs(sql):
+            dataset = delta_table(settings, secrets, ref, as_of).to_pyarrow_dataset()
+            hidden = f"_{ref.layer}__{ref.name}"
+            con.register(hidden, dataset)
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{ref.layer}"')
+            con.execute(f'CREATE VIEW "{ref.layer}"."{ref.name}" AS SELECT * FROM "{hidden}"')
+        return con.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(f"DuckDB: {exc}") from exc
+    finally:
+        con.close()
+
+
+def spark_sql(sql: str, settings: Settings, as_of: int | datetime | None = None) -> str:
+    """``sql`` with each lake table replaced by its Delta path (and version), for Spark SQL."""
+
+    def path(match: re.Match[str]) -> str:
+        ref = f"delta.`{table_path(settings, match.group(1), match.group(2))}`"
+        if isinstance(as_of, int):
+            return f"{ref} VERSION AS OF {as_of}"
+        if isinstance(as_of, datetime):
+            return f"{ref} TIMESTAMP AS OF '{as_of.isoformat(sep=' ')}'"
+        return ref
+
+    return _TABLE.sub(path, sql)
+
+
+def run_spark(sql: str, settings: Settings, as_of: int | datetime | None = None) -> pa.Table:
+    """``sql`` on Spark SQL (starts a local session, or uses the configured master)."""
+    from pyspark.errors import PySparkException
+
+    from lakehouse.spark import build_spark_session
+
+    spark = build_spark_session("lakehouse-query", settings)
+    try:
+        return spark.sql(spark_sql(sql, settings, as_of)).toArrow()
+    except PySparkException as exc:
+        raise QueryError(f"Spark SQL: {str(exc).splitlines()[0]}") from exc
+
+
+def run_query(
+    sql: str,
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    engine: Engine = "auto",
+    as_of: int | datetime | None = None,
+) -> tuple[pa.Table, str]:
+    """The result of ``sql`` and the engine that answered."""
+    if not table_refs(sql):
+        raise QueryError(f"the query names no lake table ({', '.join(LAYERS)}.<name>)")
+    if engine == "spark":
+        return run_spark(sql, settings, as_of), "spark"
+    from deltalake.exceptions import DeltaError
+
+    try:
+        return run_duckdb(sql, settings, secrets, as_of), "duckdb"
+    except DeltaError as exc:
+        if engine == "duckdb":
+            raise QueryError(f"deltalake cannot read the table: {exc}") from exc
+        log.info("deltalake cannot read the table (%s): using Spark SQL", exc)
+        return run_spark(sql, settings, as_of), "spark"
+
+
+def history(settings: Settings, secrets: Secrets, name: str, limit: int | None = None) -> pa.Table:
+    """The commits of lake table ``name`` (``layer.table``), newest first."""
+    refs = table_refs(name)
+    if len(refs) != 1 or str(refs[0]) != name.strip():
+        raise QueryError(f"--history takes one table as layer.name, not {name!r}")
+    commits = delta_table(settings, secrets, refs[0]).history(limit)
+    rows = [
+        {
+            "version": c.get("version"),
+            "timestamp": _commit_time(c),
+            "operation": c.get("operation"),
+            "parameters": str(c.get("operationParameters") or ""),
+            "metrics": str(c.get("operationMetrics") or ""),
+        }
+        for c in commits
+    ]
+    return pa.Table.from_pylist(rows)
+
+
+def _commit_time(commit: dict[str, Any]) -> datetime | None:
+    millis = commit.get("timestamp")
+    return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
+
+
+def render(table: pa.Table, fmt: str = "table", limit: int = 100) -> str:
+    """``table`` as aligned text (at most ``limit`` rows), CSV or JSON lines."""
+    if fmt == "csv":
+        import io
+
+        import pyarrow.csv as pacsv
+
+        out = io.BytesIO()
+        pacsv.write_csv(table, out)
+        return out.getvalue().decode()
+    rows = table.slice(0, limit).to_pylist()
+    if fmt == "json":
+        import json
+
+        return "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in rows)
+    return _aligned(table.column_names, rows, table.num_rows, limit)
+
+
+WIDEST = 60  # characters of a cell shown in the aligned table
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= WIDEST else text[: WIDEST - 1] + "…"
+
+
+def _aligned(columns: Sequence[str], rows: list[dict[str, Any]], total: int, limit: int) -> str:
+    cells = [[_cell(r[c]) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))  # noqa: E731
+    out = [line(columns), line(["-" * w for w in widths]), *map(line, cells)]
+    shown = f"{total} row{'s' if total != 1 else ''}"
+    out.append(f"({shown}, first {limit} shown)" if total > limit else f"({shown})")
+    return "\n".join(s.rstrip() for s in out)
