@@ -115,16 +115,15 @@ def load_batch(
     return result
 
 
-def warehouse_writer(settings: Settings, secrets: Secrets) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function of the warehouse query."""
-
-    totals: list[SilverTotals] = []  # made with the first batch's session, then reused
+def warehouse_writer(
+    settings: Settings, secrets: Secrets, totals: SilverTotals
+) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function of the warehouse query; ``totals`` (kept across batches)
+    gives the reconciliation's silver side."""
 
     def write_warehouse_batch(batch: DataFrame, batch_id: int) -> None:
-        if not totals:
-            totals.append(silver_totals(batch.sparkSession, settings))
         query_id = streaming_query_id(batch)
-        result = load_batch(batch, settings, secrets, query_id, batch_id, totals=totals[0])
+        result = load_batch(batch, settings, secrets, query_id, batch_id, totals=totals)
         record_rows_out(batch, batch_id, result.written if result else 0)
         if result is not None:
             log.info(
@@ -135,6 +134,16 @@ def warehouse_writer(settings: Settings, secrets: Secrets) -> Callable[[DataFram
             )
 
     return write_warehouse_batch
+
+
+def source_changes(
+    read: Callable[[str, bool], DataFrame], masking_key: tuple[int, bytes]
+) -> DataFrame:
+    """The union of every source's changes (``CHANGE_SCHEMA``); ``read(table, change_feed)``
+    gives a silver table as a stream (the query) or as a batch (a replay by hand)."""
+    frames = [change_rows(e, read(e, True), masking_key) for e in SOURCES]
+    frames.append(change_rows(QUARANTINE, read(QUARANTINE, False), masking_key))
+    return reduce(DataFrame.unionByName, frames)
 
 
 def change_stream(
@@ -150,9 +159,7 @@ def change_stream(
             reader = reader.option("readChangeFeed", "true")
         return reader.load(table_path(settings, "silver", name))
 
-    streams = [change_rows(e, read(e, True), masking_key) for e in SOURCES]
-    streams.append(change_rows(QUARANTINE, read(QUARANTINE, False), masking_key))
-    return reduce(DataFrame.unionByName, streams)
+    return source_changes(read, masking_key)
 
 
 def start_warehouse(
@@ -167,7 +174,7 @@ def start_warehouse(
     return (
         change_stream(spark, settings, masking_key)
         .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(warehouse_writer(settings, secrets))
+        .foreachBatch(warehouse_writer(settings, secrets, silver_totals(spark, settings)))
         .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
         .trigger(**trigger_options(trigger or settings.spark.trigger))
         .start()

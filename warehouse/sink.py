@@ -14,6 +14,7 @@ change are left alone, so even the same changes under a new batch id change noth
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -93,12 +94,13 @@ class LoadResult:
         return [m for m, (w, s) in self.reconciliation.items() if w != s]
 
 
-def load_steps(directory: Path = LOAD_DIR) -> list[LoadStep]:
-    """The load's SQL statements in order (``NN_<name>.sql``, one statement each)."""
-    return [
+@functools.cache
+def load_steps(directory: Path = LOAD_DIR) -> tuple[LoadStep, ...]:
+    """The load's SQL statements in order (``NN_<name>.sql``, one statement each), read once."""
+    return tuple(
         LoadStep(path.stem.split("_", 1)[1], path.read_text())
         for path in sorted(directory.glob("[0-9][0-9]_*.sql"))
-    ]
+    )
 
 
 def _csv(changes: pa.Table) -> bytes:

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,7 @@ from security.runtime import masking_key
 from streaming.contracts import CONTRACTS
 from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from streaming.silver_job import ENTITY_TOPICS
-from streaming.warehouse import QUARANTINE, change_rows
-from streaming.warehouse_job import SOURCES as WAREHOUSE_SOURCES
+from streaming.warehouse_job import source_changes
 
 ORDER_ITEM = {
     "order_id": "o-bad", "order_item_id": "1", "product_id": "p", "seller_id": "s",
@@ -251,15 +249,14 @@ def warehouse_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ..
 def silver_changes(spark: SparkSession, settings: Settings) -> DataFrame:
     """Every change the warehouse query has read, read again in one batch (what replaying its
     micro-batches by hand sends)."""
-    key = masking_key(settings)
-    frames = [
-        change_rows(entity, spark.read.format("delta").option("readChangeFeed", "true")
-                    .option("startingVersion", 0).load(table_path(settings, "silver", entity)),
-                    key)
-        for entity in WAREHOUSE_SOURCES
-    ]  # fmt: skip
-    frames.append(change_rows(QUARANTINE, read(spark, settings, "silver", QUARANTINE), key))
-    return reduce(DataFrame.unionByName, frames)
+
+    def batch_read(name: str, change_feed: bool) -> DataFrame:
+        reader = spark.read.format("delta")
+        if change_feed:
+            reader = reader.option("readChangeFeed", "true").option("startingVersion", 0)
+        return reader.load(table_path(settings, "silver", name))
+
+    return source_changes(batch_read, masking_key(settings))
 
 
 def stream_progress(settings: Settings, secrets: Secrets) -> dict[str, tuple[int, int]]:
