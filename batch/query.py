@@ -1,32 +1,43 @@
 """``lakehouse query``: SQL over the lake's Delta tables by name (``bronze.<topic>``,
 ``silver.<entity>``, ``gold.<table>``), their history, and time travel.
 
-Two engines. The fast path needs no JVM: the ``deltalake`` package reads each table's log and
-hands DuckDB an Arrow dataset of the live files, so a point query answers in well under a
-second. Spark SQL (``--engine spark``) runs anything DuckDB cannot, with the same table names;
-``auto`` uses the fast path and falls back to Spark when ``deltalake`` cannot read a table
-(a Delta feature it does not support).
+Two engines. The fast path needs no JVM and no pyarrow: the ``deltalake`` package reads each
+table's log and scans its live files (DataFusion inside delta-rs) for the columns the query
+names and, in a single-table query, the simple filters of its WHERE clause; DuckDB runs the
+SQL over those Arrow streams. Spark SQL (``--engine spark``) runs anything DuckDB cannot, with
+the same table names; ``auto`` uses the fast path and falls back to Spark when ``deltalake``
+cannot read a table.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import pyarrow as pa
-
+from batch.scan_plan import Scan, plan_scans
 from lakehouse.errors import LakehouseError
 from lakehouse.registry import LAYERS, table_path
 from lakehouse.settings import Secrets, Settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "duckdb", "spark"]
 _TABLE = re.compile(rf"\b({'|'.join(LAYERS)})\.([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+class ArrowTable(Protocol):
+    """A table that exports the Arrow C stream interface (pyarrow's, arro3's)."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 
 class QueryError(LakehouseError):
@@ -93,25 +104,55 @@ def delta_table(
     return table
 
 
+def _scan_into(con: duckdb.DuckDBPyConnection, ref: TableRef, table: Any, scan: Scan) -> None:
+    """``ref`` as ``"layer"."name"`` in DuckDB: a view of the stream, or a table."""
+    log.debug("%s: columns %s, rows where %s", ref, scan.columns or "all", scan.predicate or "all")
+    stream = table.scan(columns=scan.columns, predicate=scan.predicate).__arrow_c_stream__()
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{ref.layer}"')
+    if scan.stream:
+        hidden = f"_{ref.layer}__{ref.name}"
+        con.register(hidden, stream)
+        con.execute(f'CREATE VIEW "{ref.layer}"."{ref.name}" AS SELECT * FROM "{hidden}"')
+    else:
+        con.from_arrow(stream).create(f'"{ref.layer}"."{ref.name}"')
+
+
 def run_duckdb(
     sql: str, settings: Settings, secrets: Secrets, as_of: int | datetime | None = None
-) -> pa.Table:
-    """``sql`` on DuckDB over Arrow datasets of the lake tables it names."""
+) -> ArrowTable:
+    """``sql`` on DuckDB over scans of the lake tables it names, as an arro3 table."""
     import duckdb
 
-    con = duckdb.connect()
+    tables = {ref: delta_table(settings, secrets, ref, as_of) for ref in table_refs(sql)}
+    types = {
+        ref: {f.name: str(getattr(f.type, "type", "")) for f in t.schema().fields}
+        for ref, t in tables.items()
+    }
     try:
-        for ref in table_refs(sql):
-            dataset = delta_table(settings, secrets, ref, as_of).to_pyarrow_dataset()
-            hidden = f"_{ref.layer}__{ref.name}"
-            con.register(hidden, dataset)
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{ref.layer}"')
-            con.execute(f'CREATE VIEW "{ref.layer}"."{ref.name}" AS SELECT * FROM "{hidden}"')
-        return con.sql(sql).to_arrow_table()
+        with duckdb.connect() as con:
+            plans = plan_scans(con, sql, types)
+            try:
+                return _execute(con, sql, tables, plans)
+            except duckdb.InvalidInputException as exc:
+                if "already been consumed" not in str(exc):
+                    raise
+                log.debug("a stream was scanned twice (%s): copying the tables", exc)
+        with duckdb.connect() as con:
+            return _execute(con, sql, tables, {ref: Scan() for ref in tables})
     except duckdb.Error as exc:
         raise QueryError(f"DuckDB: {exc}") from exc
-    finally:
-        con.close()
+
+
+def _execute(con: Any, sql: str, tables: dict[TableRef, Any], plans: dict[TableRef, Scan]) -> Any:
+    """``sql`` over ``tables`` read as ``plans`` says, as an arro3 table."""
+    from arro3.core import Table
+
+    for ref, table in tables.items():
+        _scan_into(con, ref, table, plans[ref])
+    result = con.sql(sql)
+    if result is None:
+        raise QueryError("the statement returns no rows: give a query (SELECT ...)")
+    return Table.from_arrow(result)
 
 
 def spark_sql(sql: str, settings: Settings, as_of: int | datetime | None = None) -> str:
@@ -141,15 +182,16 @@ def run_spark(sql: str, settings: Settings, as_of: int | datetime | None = None)
         raise QueryError(f"Spark SQL: {str(exc).splitlines()[0]}") from exc
 
 
-def run_query(
+def answer(
     sql: str,
     settings: Settings,
     secrets: Secrets,
     *,
     engine: Engine = "auto",
     as_of: int | datetime | None = None,
-) -> tuple[pa.Table, str]:
-    """The result of ``sql`` and the engine that answered."""
+) -> tuple[ArrowTable, str]:
+    """The result of ``sql`` as an Arrow table (arro3 from DuckDB, pyarrow from Spark) and
+    the engine that answered."""
     if not table_refs(sql):
         raise QueryError(f"the query names no lake table ({', '.join(LAYERS)}.<name>)")
     if engine == "spark":
@@ -165,8 +207,31 @@ def run_query(
         return run_spark(sql, settings, as_of), "spark"
 
 
+def run_query(
+    sql: str,
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    engine: Engine = "auto",
+    as_of: int | datetime | None = None,
+) -> tuple[pa.Table, str]:
+    """The result of ``sql`` as a pyarrow table and the engine that answered."""
+    table, used = answer(sql, settings, secrets, engine=engine, as_of=as_of)
+    return _pyarrow(table), used
+
+
+def _pyarrow(table: ArrowTable) -> pa.Table:
+    import pyarrow as pa
+
+    if isinstance(table, pa.Table):
+        return table
+    return pa.RecordBatchReader.from_stream(table).read_all()
+
+
 def history(settings: Settings, secrets: Secrets, name: str, limit: int | None = None) -> pa.Table:
     """The commits of lake table ``name`` (``layer.table``), newest first."""
+    import pyarrow as pa
+
     refs = table_refs(name)
     if len(refs) != 1 or str(refs[0]) != name.strip():
         raise QueryError(f"--history takes one table as layer.name, not {name!r}")
@@ -189,7 +254,27 @@ def _commit_time(commit: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
 
 
-def render(table: pa.Table, fmt: str = "table", limit: int = 100) -> str:
+# Types whose values arro3 cannot turn into the Python objects pyarrow gives (intervals;
+# nanosecond timestamps, which pyarrow keeps whole): rendered through pyarrow.
+_PYARROW_TYPES = re.compile(r"Interval|Timestamp\((ns|Nanosecond)")
+
+
+def _pylist(table: ArrowTable, limit: int) -> tuple[list[str], list[dict[str, Any]], int]:
+    """The column names, the first ``limit`` rows as dicts, and the number of rows."""
+    from arro3.core import Table
+
+    arrow = Table.from_arrow(table)
+    if _PYARROW_TYPES.search(" ".join(str(t) for t in arrow.schema.types)):
+        whole = _pyarrow(arrow)
+        return whole.column_names, whole.slice(0, limit).to_pylist(), whole.num_rows
+    part = arrow.slice(0, min(limit, arrow.num_rows))
+    names = part.column_names
+    columns = [part.column(i).to_pylist() for i in range(part.num_columns)]
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    return names, rows, arrow.num_rows
+
+
+def render(table: ArrowTable, fmt: str = "table", limit: int = 100) -> str:
     """``table`` as aligned text (at most ``limit`` rows), CSV or JSON lines."""
     if fmt == "csv":
         import io
@@ -197,14 +282,12 @@ def render(table: pa.Table, fmt: str = "table", limit: int = 100) -> str:
         import pyarrow.csv as pacsv
 
         out = io.BytesIO()
-        pacsv.write_csv(table, out)
+        pacsv.write_csv(_pyarrow(table), out)
         return out.getvalue().decode()
-    rows = table.slice(0, limit).to_pylist()
+    names, rows, total = _pylist(table, limit)
     if fmt == "json":
-        import json
-
         return "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in rows)
-    return _aligned(table.column_names, rows, table.num_rows, limit)
+    return _aligned(names, rows, total, limit)
 
 
 WIDEST = 60  # characters of a cell shown in the aligned table

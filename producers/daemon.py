@@ -1,41 +1,52 @@
 """Running a poller: once (the CLI) or on a schedule (APScheduler), with one log line per run
 and the last run's result in ``<home>/state/<job>-health.json`` for a status command.
 
-A schedule is an interval (``90s``, ``30m``, ``1h``, ``1d``) or a five-field crontab in UTC
-(``0 12 * * *``). Runs never overlap (``max_instances=1``), missed runs coalesce into one, a
-failing run is logged and recorded without stopping the daemon, and SIGTERM/SIGINT stop it
-after the current run has flushed.
+The schedule, the health file and the scheduler come from ``lakehouse.scheduling`` (re-exported
+here for the pollers): runs never overlap, missed runs coalesce into one, a failing run is
+logged and recorded without stopping the daemon, and SIGTERM/SIGINT stop it after the current
+run has flushed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from lakehouse.errors import ConfigError
+from lakehouse.scheduling import (
+    add_periodic_job,
+    build_scheduler,
+    describe_run,
+    health_path,
+    log_run,
+    parse_schedule,
+    read_health,
+    record_run,
+    state_dir,
+    write_json_atomic,
+)
 from lakehouse.settings import Settings
 from producers.http import redact
 from producers.sink import stop_on_signals
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "Job",
+    "PollResult",
+    "health_path",
+    "parse_schedule",
+    "read_health",
+    "record_health",
+    "run_daemon",
+    "run_once",
+    "state_dir",
+    "write_json_atomic",
+]
 
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,53 +74,17 @@ class PollResult:
         data = asdict(self)
         return {k: data[k] for k in ("requested", "acked", "dead_lettered", "skipped", "failed")}
 
+    def counts_text(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.counts().items())
+
     def describe(self) -> str:
-        counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
-        return f"{self.outcome}; {counts}; {self.duration_s:.1f}s"
+        return describe_run(self.outcome, self.duration_s, self.counts_text())
 
     def summary(self) -> str:
         return f"{self.job} {self.describe()}"
 
 
 Job = Callable[[threading.Event], PollResult]
-
-
-def state_dir(settings: Settings) -> Path:
-    """Where producers keep ledgers, watermarks and health: one folder per namespace."""
-    base = settings.home / "state"
-    return base / settings.namespace if settings.namespace else base
-
-
-def health_path(settings: Settings, job: str) -> Path:
-    return state_dir(settings) / f"{job}-health.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_health(settings: Settings, job: str) -> dict[str, Any] | None:
-    """The last recorded run of ``job`` (None if it never ran)."""
-    try:
-        return json.loads(health_path(settings, job).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
 
 
 def record_health(
@@ -120,21 +95,13 @@ def record_health(
     error: BaseException | None = None,
 ) -> dict[str, Any]:
     """Write the health file of ``job`` for a run that returned ``result`` or raised ``error``."""
-    finished = datetime.now(timezone.utc)
-    previous = read_health(settings, job) or {}
-    outcome = f"error: {type(error).__name__}" if error is not None else result.outcome  # type: ignore[union-attr]
-    data = {
-        "job": job,
-        "started_at": _iso(started),
-        "finished_at": _iso(finished),
-        "duration_s": round((finished - started).total_seconds(), 3),
-        "outcome": outcome,
-        "counts": result.counts() if result is not None else None,
-        "error": redact(str(error))[:500] if error is not None else None,
-        "last_success_at": _iso(finished) if outcome == "ok" else previous.get("last_success_at"),
-    }
-    write_json_atomic(health_path(settings, job), data)
-    return data
+    if error is not None:
+        outcome, message = f"error: {type(error).__name__}", redact(str(error))
+    else:
+        assert result is not None
+        outcome, message = result.outcome, None
+    counts = result.counts() if result is not None else None
+    return record_run(settings, job, started, outcome, counts=counts, error=message)
 
 
 def run_once(
@@ -150,32 +117,21 @@ def run_once(
         record_health(settings, name, started, None, exc)
         if raise_errors:
             raise
-        log.exception(
-            "%s run failed after %.1fs: %s", name, time.monotonic() - began, redact(str(exc))
+        log_run(
+            log,
+            name,
+            "failed",
+            time.monotonic() - began,
+            f"{type(exc).__name__}: {redact(str(exc))}",
+            level=logging.ERROR,
+            exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return None
     result.duration_s = time.monotonic() - began
     record_health(settings, name, started, result)
     level = logging.WARNING if result.failed else logging.INFO
-    log.log(level, "%s run %s", name, result.describe())
+    log_run(log, name, result.outcome, result.duration_s, result.counts_text(), level=level)
     return result
-
-
-def parse_schedule(text: str) -> BaseTrigger:
-    """An IntervalTrigger for ``<number><s|m|h|d>``, else a CronTrigger for a crontab (UTC)."""
-    match = _INTERVAL.match(text)
-    if match:
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-        if seconds <= 0:
-            raise ConfigError(f"schedule {text!r}: the interval must be positive")
-        return IntervalTrigger(seconds=seconds, timezone=timezone.utc)
-    try:
-        return CronTrigger.from_crontab(text, timezone=timezone.utc)
-    except ValueError as exc:
-        raise ConfigError(
-            f"schedule {text!r} is neither an interval like '1h' nor a crontab like "
-            f"'0 12 * * *': {exc}"
-        ) from exc
 
 
 def run_daemon(
@@ -191,22 +147,16 @@ def run_daemon(
     With ``run_at_start`` the first run starts at once instead of at the first trigger."""
     stop = stop if stop is not None else stop_on_signals()
     trigger = parse_schedule(schedule)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log one line per run
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
-    extra: dict[str, Any] = {}
-    if run_at_start:
-        extra["next_run_time"] = datetime.now(timezone.utc) + timedelta(milliseconds=10)
-    scheduler.add_job(
+    scheduler = build_scheduler(log, max_workers=1)
+    first_run = datetime.now(timezone.utc) + timedelta(milliseconds=10) if run_at_start else None
+    add_periodic_job(
+        scheduler,
+        name,
         run_once,
         trigger,
         args=(settings, name, job, stop),
         kwargs={"raise_errors": False},
-        id=name,
-        name=name,
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
-        **extra,
+        first_run=first_run,
     )
     scheduler.start()
     first = scheduler.get_job(name)
