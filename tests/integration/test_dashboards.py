@@ -111,6 +111,43 @@ def _load(conn: psycopg.Connection, now: datetime) -> None:
             now - timedelta(minutes=5), now - timedelta(minutes=4),
         ),
     )  # fmt: skip
+    _load_quality(conn, now)
+
+
+QUALITY = """
+INSERT INTO ops.quality_results (run_id, checked_at, layer, table_name, expectation, kind,
+                                 severity, passed, failing_rows, sample, detail, query,
+                                 table_version) VALUES
+    (%(old)s, %(old_at)s, 'gold', 'gold.daily_sales', 'unique(sale_date, state, category)',
+     'unique', 'critical', true, 0, '[]', '', 'WITH ...', 3),
+    (%(old)s, %(old_at)s, 'gold', 'gold.sales_weather',
+     'in_range(humidity_avg between 0 and 100)', 'in_range', 'warning', false, 1,
+     '[{"state": "RJ", "humidity_avg": 130}]', '1 row outside humidity_avg between 0 and 100',
+     'WITH ...', 1),
+    (%(new)s, %(new_at)s, 'gold', 'gold.daily_sales', 'unique(sale_date, state, category)',
+     'unique', 'critical', false, 3, '[]', '3 duplicate keys, e.g. (2017-03-31, SP, x) x2',
+     'WITH ...', 4),
+    (%(new)s, %(new_at)s, 'warehouse', 'dw.fct_order_item',
+     'references(order_id -> dw.fct_order(order_id))', 'references', 'warning', true, 0, '[]',
+     '', 'WITH ...', NULL)
+"""
+PROMOTIONS = """
+INSERT INTO etl.promotion (table_name, decided_at, delta_version, promoted, rows, reason) VALUES
+    ('gold.daily_sales', %(old_at)s, 3, true, 120, ''),
+    ('gold.daily_sales', %(new_at)s, 4, false, NULL,
+     'critical expectation unique(sale_date, state, category) failed: 3 duplicate keys'),
+    ('gold.monthly_gmv', %(new_at)s, 7, true, 20, '')
+"""
+
+
+def _load_quality(conn: psycopg.Connection, now: datetime) -> None:
+    """Two quality runs (the latest finds a duplicate key in gold) and the promotions."""
+    runs = {
+        "old": uuid.UUID(int=201), "old_at": now - timedelta(minutes=40),
+        "new": uuid.UUID(int=202), "new_at": now - timedelta(minutes=5),
+    }  # fmt: skip
+    conn.execute(QUALITY, runs)
+    conn.execute(PROMOTIONS, runs)
 
 
 @pytest.fixture
@@ -158,6 +195,16 @@ def test_every_panel_returns_its_columns_and_rows_as_the_reader(
             "gmv": True,
             "orders": True,
         }
+        assert [row[:3] for row in value("Failing quality checks")] == [(1, 1, 1)]
+        assert [row[:4] for row in value("Latest quality failures")] == [
+            ("critical", "gold.daily_sales", "unique(sale_date, state, category)", 3),
+            ("warning", "gold.sales_weather", "in_range(humidity_avg between 0 and 100)", 1),
+        ]
+        assert [row[:5] for row in value("Gold promotion")] == [
+            ("gold.daily_sales", "refused", 4, 3, 120),
+            ("gold.monthly_gmv", "promoted", 7, 7, 20),
+            ("gold.sales_weather", "never run", None, None, None),
+        ]
         # Outside the data's range the sales panels are empty, not failing.
         empty_from, empty_to = datetime(2010, 1, 1, tzinfo=UTC), datetime(2010, 2, 1, tzinfo=UTC)
         assert run_panel(conn, by_title["GMV per day"], empty_from, empty_to)[1] == []
