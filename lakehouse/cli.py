@@ -83,6 +83,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return stream_main(["--trigger", args.trigger] if args.trigger else [])
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from batch.scheduler import run_schedule
+
+    only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
+    return run_schedule(get_settings(), only=only, list_only=args.list)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from lakehouse.postgres import ensure_database
 
@@ -95,7 +102,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     import time
 
-    from batch.query import QueryError, history, parse_as_of, render, run_query
+    from batch.query import QueryError, answer, history, parse_as_of, render
 
     settings = get_settings()
     secrets = load_secrets(settings)
@@ -103,7 +110,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.history:
         table, engine = history(settings, secrets, args.history, args.limit), "deltalake"
     elif args.sql:
-        table, engine = run_query(
+        table, engine = answer(
             args.sql, settings, secrets, engine=args.engine, as_of=parse_as_of(args.as_of)
         )
     else:
@@ -163,12 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stream", help="run the streaming application (every query, one driver)")
     p.add_argument("--trigger", help="availableNow, or processingTime=<interval> (service mode)")
     p.set_defaults(func=cmd_stream)
+    p = sub.add_parser(
+        "schedule", help="run every periodic job (pollers, batch jobs) on its schedule"
+    )
+    p.add_argument("--only", metavar="JOB,...", help="run only these jobs (comma-separated)")
+    p.add_argument("--list", action="store_true", help="print the jobs and their next runs")
+    p.set_defaults(func=cmd_schedule)
 
+    from batch.cli import add_batch_commands
     from producers.cli import add_produce_commands
     from security.cli import add_commands
 
     p = sub.add_parser("produce", help="push a source's records into Kafka")
     add_produce_commands(p.add_subparsers(dest="producer", required=True))
+    add_batch_commands(sub)
     add_commands(sub)
     return parser
 

@@ -98,6 +98,14 @@ def table_path(settings: Settings, layer: str, name: str) -> str:
     return f"{settings.lake_root}/{layer}/{name.replace('.', '_')}"
 
 
+def cold_path(settings: Settings, layer: str, name: str) -> str:
+    """``s3a://<bucket>/cold/<layer>/<name>``: where lifecycle moves a table's old partitions
+    (a prefix a bucket lifecycle rule can move to a cheaper storage class)."""
+    return table_path(settings, layer, name).replace(
+        f"{settings.lake_root}/", f"{settings.lake_root}/cold/", 1
+    )
+
+
 def checkpoint_path(settings: Settings, query_name: str) -> str:
     """``s3a://<bucket>/_checkpoints/<query>``: one checkpoint folder per streaming query."""
     return f"{settings.lake_root}/_checkpoints/{query_name}"

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.errors import MissingSecretError
@@ -138,6 +140,71 @@ class WeatherSettings(BaseModel):
     http: HttpSettings = HttpSettings(timeout_s=10.0)
 
 
+class MaintenanceSettings(BaseModel):
+    """Delta table maintenance (``lakehouse batch maintain``) and erasure."""
+
+    # VACUUM keeps removed files this long: time travel and lagging streams need them.
+    vacuum_retention_hours: int = Field(default=168, ge=168)
+    small_file_mb: int = 32  # files below this size count as small in the statistics
+    # Erasure deletes rows at once; the files that held them go at the next VACUUM of the
+    # tables it changed, with this retention (0: at once, and older versions lose time travel).
+    erasure_vacuum_hours: int = Field(default=168, ge=0)
+    # Lifecycle: bronze partitions (ingest dates) older than this many days leave bronze,
+    # moved to the cold prefix (``cold/bronze/<topic>``) or, with ``expire``, deleted.
+    bronze_hot_days: int = Field(default=90, ge=1)
+    bronze_expiry: Literal["cold", "expire"] = "cold"
+
+
+class ScheduledJob(BaseModel):
+    """One periodic job of ``lakehouse schedule``: the arguments of a ``lakehouse`` sub-command,
+    run as a subprocess on ``schedule`` (an interval such as ``30m`` or a crontab in UTC; left
+    unset, ``bcb`` and ``weather`` follow ``bcb.schedule`` and ``weather.schedule``) and killed
+    after ``timeout_s``."""
+
+    schedule: str | None = None
+    command: tuple[str, ...] = ()
+    enabled: bool = True
+    timeout_s: float = Field(default=3600.0, gt=0)
+
+
+DEFAULT_SCHEDULED_JOBS: dict[str, dict[str, Any]] = {
+    "bcb": {"command": ("produce", "bcb")},
+    "weather": {"command": ("produce", "weather"), "timeout_s": 900.0},
+    "maintenance": {"schedule": "0 3 * * *", "command": ("batch", "maintain"), "timeout_s": 7200.0},
+    "quality": {"schedule": "15 * * * *", "command": ("batch", "quality"), "timeout_s": 1800.0},
+    "promote": {"schedule": "20 * * * *", "command": ("batch", "promote"), "timeout_s": 1800.0},
+    "lifecycle": {"schedule": "30 4 * * *", "command": ("batch", "lifecycle")},
+}
+
+
+class ScheduleSettings(BaseModel):
+    """``lakehouse schedule``: its jobs by name, how many run at once, and on SIGTERM how long
+    running jobs may finish before they are terminated (then killed after ``kill_after_s``).
+    A job's fields merge over its defaults (``LAKEHOUSE_SCHEDULE__JOBS__QUALITY__SCHEDULE=30m``
+    changes only the schedule); a new name adds a job (its ``COMMAND`` as a JSON list)."""
+
+    jobs: dict[str, ScheduledJob] = Field(
+        default_factory=lambda: {n: ScheduledJob(**s) for n, s in DEFAULT_SCHEDULED_JOBS.items()}
+    )
+    max_parallel_runs: int = Field(default=2, ge=1)
+    stop_timeout_s: float = Field(default=60.0, ge=0)
+    kill_after_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _merge_over_defaults(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        merged: dict[str, Any] = {n: dict(s) for n, s in DEFAULT_SCHEDULED_JOBS.items()}
+        for name, given in value.items():
+            if isinstance(given, ScheduledJob):
+                given = given.model_dump(exclude_unset=True)
+            if isinstance(given, Mapping):
+                given = {**merged.get(name, {}), **given}
+            merged[name] = given
+        return merged
+
+
 class Settings(BaseSettings):
     """All non-secret settings. Build with ``get_settings()``."""
 
@@ -155,6 +222,20 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     bcb: BcbSettings = BcbSettings()
     weather: WeatherSettings = WeatherSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @property
+    def scheduled_jobs(self) -> dict[str, ScheduledJob]:
+        """``schedule.jobs``, with a producer job that has no schedule of its own on its
+        producer's (``bcb.schedule``, ``weather.schedule``)."""
+        producers = {"bcb": self.bcb.schedule, "weather": self.weather.schedule}
+        return {
+            name: job.model_copy(update={"schedule": producers[name]})
+            if job.schedule is None and name in producers
+            else job
+            for name, job in self.schedule.jobs.items()
+        }
 
     @property
     def jars_dir(self) -> Path:

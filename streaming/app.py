@@ -21,6 +21,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from batch.lake_jobs import JobRunner, LakeLease
 from lakehouse.settings import Secrets, Settings, load_secrets
 from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
@@ -69,20 +70,25 @@ def _await_all(queries: list[StreamingQuery]) -> None:
 
 
 def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> None:
-    """Run the queries until they finish (availableNow), fail, or a signal stops them. Their
-    progress goes to ops.stream_progress while they run."""
+    """Run the queries until they finish (availableNow), fail, or a signal stops them, holding
+    the lake's lease (the one writing driver) and running the lake jobs queued meanwhile
+    (``lakehouse batch maintain|erase``). Progress goes to ops.stream_progress."""
     secrets = load_secrets(settings)
-    recorder = ProgressRecorder(settings, secrets)
-    spark.streams.addListener(recorder)
-    queries: list[StreamingQuery] = []
-    try:
-        _run_queries(spark, settings, secrets, trigger, queries)
-    finally:
-        last = {str(q.id): q.lastProgress["batchId"] for q in queries if q.lastProgress}
-        if not recorder.wait_until_handled(last):
-            log.warning("the progress of the last batches was not all recorded in time")
-        spark.streams.removeListener(recorder)
-        recorder.close()
+    with LakeLease(settings, secrets, APP_NAME) as lease:
+        runner = JobRunner(spark, settings, secrets, lease.holder)
+        recorder = ProgressRecorder(settings, secrets)
+        spark.streams.addListener(recorder)
+        queries: list[StreamingQuery] = []
+        runner.start()
+        try:
+            _run_queries(spark, settings, secrets, trigger, queries)
+        finally:
+            runner.stop()
+            last = {str(q.id): q.lastProgress["batchId"] for q in queries if q.lastProgress}
+            if not recorder.wait_until_handled(last):
+                log.warning("the progress of the last batches was not all recorded in time")
+            spark.streams.removeListener(recorder)
+            recorder.close()
 
 
 def _run_queries(

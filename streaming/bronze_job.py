@@ -19,7 +19,7 @@ from lakehouse.registry import all_topics, checkpoint_path, kafka_topic, registr
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
-from streaming.delta_io import ensure_table, txn_app_id
+from streaming.delta_io import create_in_parallel, ensure_table, txn_app_id, writing
 from streaming.progress import record_rows_out
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,12 @@ BRONZE_SCHEMA = (
 def ensure_bronze_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze table of every pipeline topic that has none yet, so that the
     silver queries reading them can start before the first record arrives."""
-    for topic in pipeline_topics():
+
+    def ensure(topic: str) -> None:
         path = table_path(settings, "bronze", topic)
         ensure_table(spark, path, BRONZE_SCHEMA, partition_by=("ingest_date",))
+
+    create_in_parallel(ensure, pipeline_topics())
 
 
 def bronze_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
@@ -58,15 +61,17 @@ def bronze_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
             topics = [r.topic for r in rows.select("topic").distinct().collect()]
             for topic in sorted(topics):
                 name = registry_topic(settings, topic)
-                (
-                    rows.where(F.col("topic") == topic)
-                    .write.format("delta")
-                    .mode("append")
-                    .partitionBy("ingest_date")
-                    .option("txnAppId", txn_app_id(batch, name))
-                    .option("txnVersion", batch_id)
-                    .save(table_path(settings, "bronze", name))
-                )
+                path = table_path(settings, "bronze", name)
+                with writing(path):
+                    (
+                        rows.where(F.col("topic") == topic)
+                        .write.format("delta")
+                        .mode("append")
+                        .partitionBy("ingest_date")
+                        .option("txnAppId", txn_app_id(batch, name))
+                        .option("txnVersion", batch_id)
+                        .save(path)
+                    )
             record_rows_out(batch, batch_id, rows.count())
             log.info("bronze batch %d: %s", batch_id, ", ".join(sorted(topics)) or "empty")
         finally:

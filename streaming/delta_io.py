@@ -1,11 +1,16 @@
 """The Delta writes every streaming query shares: create a table before its query starts,
-and run a MERGE under Delta's idempotent transaction id (``txnAppId``/``txnVersion``), so a
-micro-batch replayed after a crash commits nothing twice."""
+run a MERGE under Delta's idempotent transaction id (``txnAppId``/``txnVersion``), so a
+micro-batch replayed after a crash commits nothing twice, and hold a table's write lock while
+writing it, so that maintenance in the same driver (OPTIMIZE, erasure) never races a MERGE."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
 
 from delta.tables import DeltaMergeBuilder
 from pyspark.sql import DataFrame, SparkSession
@@ -13,6 +18,24 @@ from pyspark.sql import DataFrame, SparkSession
 log = logging.getLogger(__name__)
 
 CHANGE_FEED = "delta.enableChangeDataFeed"
+T = TypeVar("T")
+
+_TABLE_LOCKS: dict[str, threading.RLock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Hold the write lock of the Delta table at ``path`` (one per table in this driver).
+
+    Delta resolves most concurrent commits itself, but a MERGE or DELETE whose files an
+    OPTIMIZE rewrote meanwhile fails (ConcurrentDeleteReadException), which would stop a
+    streaming query. Every job of the driver that rewrites a table's files holds its lock:
+    the streaming writers, maintenance and erasure."""
+    with _TABLE_LOCKS_GUARD:
+        lock = _TABLE_LOCKS.setdefault(path.rstrip("/"), threading.RLock())
+    with lock:
+        yield
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -45,6 +68,15 @@ def ensure_table(
     log.info("created %s", path)
 
 
+def create_in_parallel(create: Callable[[T], None], items: Iterable[T], workers: int = 6) -> None:
+    """``create(item)`` for every item, a few at a time: creating a Delta table is mostly
+    waiting (a Spark job, object-store round trips), so the first start of the application,
+    which creates some thirty tables, goes several times faster."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create-table") as pool:
+        for future in [pool.submit(create, item) for item in items]:
+            future.result()
+
+
 def streaming_query_id(batch: DataFrame) -> str:
     """The id of the streaming query whose foreachBatch function received ``batch`` (Spark sets
     it as a property of the thread running the batch)."""
@@ -61,9 +93,13 @@ def txn_app_id(batch: DataFrame, target: str) -> str:
     return f"{streaming_query_id(batch)}:{target}"
 
 
-def idempotent_merge(merge: DeltaMergeBuilder, app_id: str, version: int) -> int:
+def idempotent_merge(merge: DeltaMergeBuilder, app_id: str | None, version: int | None) -> int:
     """Execute ``merge`` as transaction ``version`` of writer ``app_id`` (Delta skips a version
-    it has already committed). Returns the rows inserted, updated or deleted."""
+    it has already committed); without them (a batch job), as a plain MERGE. Returns the rows
+    inserted, updated or deleted."""
+    if app_id is None or version is None:
+        metrics = merge.execute().first()
+        return int(metrics["num_affected_rows"]) if metrics is not None else 0
     spark = SparkSession.getActiveSession()
     assert spark is not None, "a MERGE runs inside a Spark session"
     spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)

@@ -24,7 +24,7 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.registry import checkpoint_path, table_path
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
-from streaming.delta_io import ensure_table, idempotent_merge, txn_app_id
+from streaming.delta_io import ensure_table, idempotent_merge, txn_app_id, writing
 from streaming.gold import (
     affected_days,
     daily_sales,
@@ -86,20 +86,41 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
 
 
 def merge_recomputed(
-    settings: Settings, name: str, fresh: DataFrame, scope: Column | None, batch_id: int
+    settings: Settings, name: str, fresh: DataFrame, scope: Column | None, batch_id: int | None
 ) -> int:
     """MERGE recomputed rows into gold ``name``: update or insert by key, and delete the
-    table's rows in ``scope`` (every row when None) that the recomputation no longer has."""
-    table = DeltaTable.forPath(fresh.sparkSession, table_path(settings, "gold", name))
+    table's rows in ``scope`` (every row when None) that the recomputation no longer has.
+    With a ``batch_id`` (a streaming batch) the MERGE is idempotent per batch."""
+    path = table_path(settings, "gold", name)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in KEYS[name])
-    merge = (
-        table.alias("t")
-        .merge(fresh.alias("s"), condition)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(scope)
+    with writing(path):
+        merge = (
+            DeltaTable.forPath(fresh.sparkSession, path)
+            .alias("t")
+            .merge(fresh.alias("s"), condition)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete(scope)
+        )
+        app_id = txn_app_id(fresh, name) if batch_id is not None else None
+        return idempotent_merge(merge, app_id, batch_id)
+
+
+def recompute_days(spark: SparkSession, settings: Settings, days: Sequence[dt.date]) -> int:
+    """Recompute gold for sale dates ``days`` from the current silver tables, outside a
+    stream (erasure, backfill): daily_sales and sales_weather for those dates, monthly_gmv
+    whole. Returns the rows merged."""
+    if not days:
+        return 0
+    days, scope = sorted(days), F.col("t.sale_date").isin(sorted(days))
+    written = merge_recomputed(
+        settings, DAILY, recompute(spark, settings, DAILY, days), scope, None
     )
-    return idempotent_merge(merge, txn_app_id(fresh, name), batch_id)
+    fresh = recompute(spark, settings, WEATHER, days)
+    written += merge_recomputed(settings, WEATHER, fresh, scope, None)
+    return written + merge_recomputed(
+        settings, MONTHLY, recompute(spark, settings, MONTHLY), None, None
+    )
 
 
 def gold_writer(settings: Settings) -> Callable[[DataFrame, int], None]:

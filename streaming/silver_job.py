@@ -27,7 +27,13 @@ from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze_job import BRONZE_SCHEMA
 from streaming.contracts import CONTRACTS, Contract
-from streaming.delta_io import ensure_table, idempotent_merge, txn_app_id
+from streaming.delta_io import (
+    create_in_parallel,
+    ensure_table,
+    idempotent_merge,
+    txn_app_id,
+    writing,
+)
 from streaming.progress import record_rows_out
 from streaming.silver import (
     mask_customers,
@@ -50,6 +56,9 @@ QUARANTINE = "quarantine"
 DEDUP_WATERMARK = "1 hour"
 
 
+QUARANTINE_MATCH = " AND ".join(
+    f"t.`{c}` = s.`{c}`" for c in ("topic", "partition", "offset", "stage")
+)
 QUARANTINE_SCHEMA = (
     "raw_value STRING, topic STRING, partition INT, offset LONG, kafka_timestamp TIMESTAMP, "
     "stage STRING, reason STRING, seen_at TIMESTAMP"
@@ -73,8 +82,7 @@ def ensure_silver_tables(
         path = table_path(settings, "silver", contract.entity)
         ensure_table(spark, path, schema, change_feed=True)
 
-    for contract in CONTRACTS.values():
-        ensure_entity(contract)
+    create_in_parallel(ensure_entity, CONTRACTS.values())
 
 
 def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes]) -> DataFrame:
@@ -90,10 +98,15 @@ def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes])
 
 
 def merge_entity(
-    table: DeltaTable, good: DataFrame, contract: Contract, app_id: str, batch_id: int
+    table: DeltaTable,
+    good: DataFrame,
+    contract: Contract,
+    app_id: str | None = None,
+    batch_id: int | None = None,
 ) -> int:
     """MERGE one entity's good rows into its silver table: on the natural key for entities that
-    change (the newest ``produced_at`` wins), on ``event_id`` (insert only) for the others."""
+    change (the newest ``produced_at`` wins), on ``event_id`` (insert only) for the others.
+    Idempotent per (``app_id``, ``batch_id``) when given (a streaming batch)."""
     keys = contract.natural_key if contract.changes else ("event_id",)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = table.alias("t").merge(good.alias("s"), condition)
@@ -122,21 +135,30 @@ def silver_writer(
                 DataFrame.unionByName,
                 (quarantined_rows(t, f"silver.{e}") for e, t in typed.items()),
             )
-            (
-                quarantined.write.format("delta")
-                .mode("append")
-                .option("txnAppId", txn_app_id(batch, QUARANTINE))
-                .option("txnVersion", batch_id)
-                .save(table_path(settings, "silver", QUARANTINE))
-            )
+            quarantine_path = table_path(settings, "silver", QUARANTINE)
+            with writing(quarantine_path):
+                quarantine = DeltaTable.forPath(spark, quarantine_path)
+                # insert-only on the record's coordinates: a backfill (a new checkpoint
+                # replaying bronze) adds no second copy; Delta commits it as an append
+                merge = (
+                    quarantine.alias("t")
+                    .merge(quarantined.alias("s"), QUARANTINE_MATCH)
+                    .whenNotMatchedInsertAll()
+                )
+                idempotent_merge(merge, txn_app_id(batch, QUARANTINE), batch_id)
             merged = {}
             for entity, frame in typed.items():
                 contract = CONTRACTS[entity]
                 good = prepare(valid_rows(frame), contract, masking_key)
-                table = DeltaTable.forPath(spark, table_path(settings, "silver", entity))
-                merged[entity] = merge_entity(
-                    table, good, contract, txn_app_id(batch, entity), batch_id
-                )
+                path = table_path(settings, "silver", entity)
+                with writing(path):
+                    merged[entity] = merge_entity(
+                        DeltaTable.forPath(spark, path),
+                        good,
+                        contract,
+                        txn_app_id(batch, entity),
+                        batch_id,
+                    )
             merged[QUARANTINE] = quarantined.count()
             record_rows_out(batch, batch_id, sum(merged.values()))
             log.info(
@@ -161,6 +183,8 @@ def start_silver(
     streams = [
         spark.readStream.format("delta")
         .option("maxFilesPerTrigger", settings.spark.max_files_per_trigger)
+        # bronze is append-only but for erasure and lifecycle, which silver must not replay
+        .option("skipChangeCommits", "true")
         .load(table_path(settings, "bronze", topic))
         .withColumn("entity", F.lit(entity))
         for entity, topic in ENTITY_TOPICS.items()

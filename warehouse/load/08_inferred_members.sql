@@ -17,7 +17,8 @@ sellers AS (
 ),
 customers AS (
     INSERT INTO dw.dim_customer (customer_id, is_inferred)
-    SELECT DISTINCT row ->> 'customer_id', true FROM wanted WHERE entity = 'orders'
+    SELECT DISTINCT row ->> 'customer_id', true FROM wanted
+    WHERE entity = 'orders' AND row ->> 'customer_id' IS NOT NULL  -- null: erased (LGPD)
     ON CONFLICT DO NOTHING
     RETURNING 1
 ),
