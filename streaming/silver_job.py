@@ -14,7 +14,7 @@ quarantine commit per batch) cost more than the work itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import reduce
 
 from delta.tables import DeltaTable
@@ -66,11 +66,15 @@ QUARANTINE_SCHEMA = (
 
 
 def ensure_silver_tables(
-    spark: SparkSession, settings: Settings, masking_key: tuple[int, bytes]
+    spark: SparkSession,
+    settings: Settings,
+    masking_key: tuple[int, bytes],
+    only: Sequence[str] | None = None,
 ) -> None:
     """Create silver.quarantine and every entity's table (with the change data feed gold
     reads) before the queries start: several queries creating the shared quarantine table at
-    once in an empty folder conflict, and gold's streams need their sources to exist."""
+    once in an empty folder conflict, and gold's streams need their sources to exist.
+    ``only``: just these entities' tables (and the quarantine)."""
     ensure_table(spark, table_path(settings, "silver", QUARANTINE), QUARANTINE_SCHEMA)
 
     def ensure_entity(contract: Contract) -> None:
@@ -82,7 +86,7 @@ def ensure_silver_tables(
         path = table_path(settings, "silver", contract.entity)
         ensure_table(spark, path, schema, change_feed=True)
 
-    create_in_parallel(ensure_entity, CONTRACTS.values())
+    create_in_parallel(ensure_entity, [c for e, c in CONTRACTS.items() if not only or e in only])
 
 
 def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes]) -> DataFrame:

@@ -11,7 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pyspark.sql import functions as F
 
 from lakehouse.postgres import connect
@@ -23,6 +23,12 @@ from security.runtime import actor, open_vault
 from streaming.smoke import smoke_table
 
 CANARY_CPF = "390.533.447-05"
+NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
 
 
 def _needles(settings) -> dict[str, bytes]:
@@ -36,6 +42,24 @@ def _needles(settings) -> dict[str, bytes]:
 
 def _found_in(blob: bytes, needles: dict[str, bytes]) -> list[str]:
     return [name for name, needle in needles.items() if needle in blob]
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
+    """A partition's low and high offsets, asked again while a topic created moments ago has
+    no leader yet (a retriable error), for at most 30 s."""
+    offsets: list[tuple[int, int]] = []
+
+    def answered() -> bool:
+        try:
+            offsets.append(consumer.get_watermark_offsets(partition, timeout=10))
+        except KafkaException as exc:
+            if exc.args[0].code() not in NO_LEADER_YET and not exc.args[0].retriable():
+                raise
+            return False
+        return True
+
+    wait_until(answered, deadline_s=30, what=f"the offsets of {partition.topic}", poll_s=0.5)
+    return offsets[-1]
 
 
 def _found_in_kafka(settings, needles: dict[str, bytes]) -> list[str]:
@@ -53,7 +77,7 @@ def _found_in_kafka(settings, needles: dict[str, bytes]) -> list[str]:
         remaining = {}
         for name, topic in metadata.topics.items():
             for pid in topic.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(name, pid), timeout=10)
+                low, high = _watermarks(consumer, TopicPartition(name, pid))
                 if high > low:
                     remaining[(name, pid)] = (low, high)
         consumer.assign([TopicPartition(t, p, low) for (t, p), (low, _) in remaining.items()])

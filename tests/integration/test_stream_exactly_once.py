@@ -4,7 +4,7 @@ namespace of its own.
 A synthetic set sent twice (every record duplicated), bad envelopes, IPCA/Selic and weather
 go to Kafka. The application, run as its own process, is killed with SIGKILL (process group:
 driver and JVM) at a random moment after it has committed a new micro-batch, and restarted,
-four times; a last run finishes. Then: bronze equals what was produced; silver + quarantine
+three times; a last run finishes. Then: bronze equals what was produced; silver + quarantine
 cover bronze with no duplicate keys, the right reasons and no clear personal data; gold
 equals the generator's manifest and a batch recomputation from silver; the warehouse equals the
 manifest (0 lost, 0 duplicated) and its last reconciliation matched silver; every query's
@@ -32,7 +32,7 @@ from streaming.warehouse_job import load_batch
 from tests.integration import pipeline_input as pi
 from tests.integration.dashboards_check import assert_every_panel_returns_rows
 
-KILLS = 4  # each restart costs about a minute on 2 cores (JVM start, first batch)
+KILLS = 3  # each restart costs about a minute on 2 cores (JVM start, first batch)
 # Small micro-batches, so that kills land between and inside several of them in each layer.
 SMALL_BATCHES = {
     "LAKEHOUSE_SPARK__MAX_OFFSETS_PER_TRIGGER": "1200",
@@ -40,7 +40,7 @@ SMALL_BATCHES = {
 }
 
 
-def test_kafka_to_warehouse_exactly_once_through_four_sigkills(
+def test_kafka_to_warehouse_exactly_once_through_three_sigkills(
     spark, ns_settings: Settings, secrets: Secrets, tmp_path: Path
 ) -> None:
     produced = pi.produce(ns_settings, tmp_path / "data", orders=200, seed=2026)

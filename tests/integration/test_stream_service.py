@@ -87,7 +87,8 @@ def test_service_mode_runs_lake_jobs_live_and_stops_cleanly(
         _wait_for_warehouse(ns_settings, secrets, produced.manifest.orders)
 
         # OPTIMIZE + VACUUM while the queries run (they go on polling and committing)
-        chosen = ("bronze.olist_orders", "silver.orders")
+        # silver tables hold at least two small files by now (the empty table's, one per MERGE)
+        chosen = ("silver.customers", "silver.orders")
         maintained = _lakehouse(
             ns_settings, "batch", "maintain", "--json", *(f"--table={t}" for t in chosen)
         )
@@ -96,10 +97,8 @@ def test_service_mode_runs_lake_jobs_live_and_stops_cleanly(
         assert sorted(tables) == sorted(chosen)
         for name, t in tables.items():
             assert t["after"]["rows"] == t["before"]["rows"] > 0, name
-            assert t["after"]["files"] <= t["before"]["files"], name
-        # every query wrote these in several micro-batches: several small files each, then one
-        for name in chosen:
-            assert tables[name]["before"]["files"] > tables[name]["after"]["files"] == 1, tables
+            assert t["before"]["files"] >= 2 and t["after"]["files"] < t["before"]["files"], t
+        assert tables["silver.customers"]["optimize"] == "compaction"
         assert tables["silver.orders"]["optimize"].startswith("zorder")
         with connect(ns_settings, secrets, role="reader") as conn:
             stored = conn.execute("SELECT count(*) FROM ops.table_maintenance").fetchone()[0]
