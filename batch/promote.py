@@ -12,7 +12,6 @@ exist yet is skipped.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,14 +19,14 @@ from typing import Literal
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql
 
 from batch.catalogue import GOLD
-from batch.quality import QualityRun, connect_loader, lake_versions, run_quality, select
+from batch.quality import QualityRun, lake_versions, run_quality, select
 from batch.query import TableRef, delta_table
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
+from warehouse.sink import connect_loader, csv_bytes
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +93,6 @@ def refusal_reason(run: QualityRun, table: str) -> str:
     )
 
 
-def _csv(rows: pa.Table) -> bytes:
-    out = io.BytesIO()
-    pacsv.write_csv(rows, out, pacsv.WriteOptions(include_header=False))
-    return out.getvalue()
-
-
 def replace_copy(
     conn: psycopg.Connection, table: str, version: int, rows: pa.Table, run: QualityRun
 ) -> Promotion:
@@ -112,7 +105,7 @@ def replace_copy(
         conn.execute(sql.SQL("DELETE FROM {}").format(target))
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
         with conn.cursor().copy(copy_sql) as copy:
-            copy.write(_csv(rows))
+            copy.write(csv_bytes(rows))
         conn.execute(RECORD_DECISION, (table, version, True, rows.num_rows, run.run_id, ""))
     return Promotion(table, "promoted", version, rows.num_rows)
 

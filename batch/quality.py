@@ -28,8 +28,8 @@ from batch.catalogue import EXPECTATIONS
 from batch.expectations import Expectation, Severity, describe_failure, to_sql
 from batch.query import QueryError, TableRef, delta_table, run_duckdb
 from lakehouse.errors import LakehouseError
-from lakehouse.postgres import connect
 from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
+from warehouse.sink import connect_loader
 
 log = logging.getLogger(__name__)
 
@@ -204,20 +204,6 @@ def store(conn: psycopg.Connection, run: QualityRun) -> None:
                 for r in run.results
             ],
         )  # fmt: skip
-
-
-def connect_loader(settings: Settings, secrets: Secrets) -> psycopg.Connection:
-    """An autocommit connection as the loader; an unreachable warehouse is a clear error."""
-    try:
-        conn = connect(settings, secrets, role="loader")
-    except psycopg.OperationalError as exc:
-        pg = settings.postgres
-        raise QualityError(
-            f"PostgreSQL at {pg.host}:{pg.port} (database {settings.warehouse_database}): "
-            f"{str(exc).strip().splitlines()[-1]}"
-        ) from exc
-    conn.autocommit = True
-    return conn
 
 
 def run_quality(

@@ -66,7 +66,7 @@ SilverTotals = Callable[[Mapping[str, int]], Mapping[str, Decimal]]
 
 
 class WarehouseLoadError(LakehouseError):
-    """A micro-batch could not be loaded into the warehouse."""
+    """The warehouse could not be reached, or a micro-batch could not be loaded into it."""
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,10 @@ def load_steps(directory: Path = LOAD_DIR) -> tuple[LoadStep, ...]:
     )
 
 
-def _csv(changes: pa.Table) -> bytes:
+def csv_bytes(rows: pa.Table) -> bytes:
+    """``rows`` as header-less CSV, the input of a PostgreSQL ``COPY ... (FORMAT csv)``."""
     sink = io.BytesIO()
-    pacsv.write_csv(changes, sink, pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(rows, sink, pacsv.WriteOptions(include_header=False))
     return sink.getvalue()
 
 
@@ -131,7 +132,7 @@ def load_changes(
         result = LoadResult(batch_id, changes.num_rows)
         conn.execute(STAGE)
         with conn.cursor().copy("COPY stage_changes FROM STDIN (FORMAT csv)") as copy:
-            copy.write(_csv(changes.select(["entity", "key", "row", "version", "deleted"])))
+            copy.write(csv_bytes(changes.select(["entity", "key", "row", "version", "deleted"])))
         for step in load_steps():
             cursor = conn.execute(step.sql)  # type: ignore[arg-type]
             count = cursor.fetchone()[0] if cursor.description else cursor.rowcount
