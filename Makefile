@@ -17,6 +17,7 @@ demo: setup
 	$(LH) demo
 
 test: setup lint
+	scripts/install-test-browser
 	$(LH) stack up
 	$(PYTEST) $(PYTEST_ARGS)
 

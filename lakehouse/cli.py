@@ -74,7 +74,7 @@ def print_producer_health(settings: Settings) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from lakehouse.demo import run_demo
 
-    return run_demo(get_settings(), events=args.events)
+    return run_demo(get_settings(), orders=args.orders)
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -164,8 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100, help="rows shown (table, json)")
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("demo", help="run the main job end to end and print a summary")
-    p.add_argument("--events", type=int, default=1000, help="smoke events to produce")
+    p = sub.add_parser(
+        "demo", help="the main job: the whole pipeline on the bundled sample, then a summary"
+    )
+    p.add_argument("--orders", type=int, help="orders in the synthetic sample (default 3000)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("stream", help="run the streaming application (every query, one driver)")
     p.add_argument("--trigger", help="availableNow, or processingTime=<interval> (service mode)")

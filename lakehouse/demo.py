@@ -1,72 +1,246 @@
-"""``lakehouse demo``: the main job. For now: install what is missing, start the stack, push
-smoke events through Kafka into a Delta table on S3, check PostgreSQL, and print a summary."""
+"""``lakehouse demo``: the main job, the whole pipeline on the bundled sample.
+
+Installs what is missing and starts the stack; writes the sample Olist files (synthetic, same
+format as the public set); replays them with the Olist producer and sends the bundled IPCA /
+Selic answers and the sample weather; runs the streaming application until every layer has
+drained (bronze, silver, gold and the warehouse load); runs the quality gates and promotes
+gold; prints a summary and writes an HTML report. The stack stays up for exploration.
+
+A rerun sends nothing already sent (the producer's ledger, a marker for the macro and weather
+records), so it only re-checks, re-summarises and re-draws the report.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+import threading
 import time
-import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from lakehouse.demo_summary import Summary, gather_summary, print_summary
 from lakehouse.errors import LakehouseError
 from lakehouse.install.setup import run_setup
 from lakehouse.postgres import connect
-from lakehouse.settings import Settings, load_secrets
+from lakehouse.settings import Secrets, Settings, load_secrets
 from lakehouse.stack import control
-from producers.smoke import produce_smoke_events
-from security.runtime import audited_pipeline
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+STREAM_QUERIES = ("bronze", "silver", "gold", "warehouse")
+STREAM_DEADLINE_S = 1800.0
 
-def run_demo(settings: Settings, events: int = 1000) -> int:
-    """Run the main job end to end and print a summary."""
-    timings: dict[str, float] = {}
 
-    def step(name: str, began: float) -> None:
-        timings[name] = time.monotonic() - began
+class DemoError(LakehouseError):
+    """A step of the main job failed."""
 
-    began = time.monotonic()
-    run_setup(settings)
-    step("setup", began)
 
-    began = time.monotonic()
-    control.up(settings)
-    step("stack up", began)
+def sample_dir(settings: Settings) -> Path:
+    """Where the main job keeps its sample files and what it has sent (per namespace)."""
+    return settings.home / "sample" / (settings.namespace or "default")
 
-    began = time.monotonic()
-    run_id = uuid.uuid4().hex[:12]
-    acked = produce_smoke_events(settings, events, run_id)
-    step("produce", began)
 
-    from pyspark.sql import functions as F
+def report_path(settings: Settings) -> Path:
+    return (
+        settings.home
+        / "reports"
+        / f"lakehouse-report{'-' + settings.namespace if settings.namespace else ''}.html"
+    )
 
-    from lakehouse.spark import build_spark_session
-    from streaming.smoke import run_smoke_stream, smoke_table
 
-    began = time.monotonic()
-    spark = build_spark_session("lakehouse-demo", settings)
-    with audited_pipeline(settings, "smoke_bronze"):
-        streamed = run_smoke_stream(spark, settings, "availableNow")
-    table = spark.read.format("delta").load(smoke_table(settings))
-    total = table.count()
-    this_run = table.where(F.get_json_object("value", "$.run_id") == run_id).count()
-    versions = spark.sql(f"DESCRIBE HISTORY delta.`{smoke_table(settings)}`").count()
-    step("stream to Delta", began)
+class Steps:
+    """Times each step and shows it on the console."""
 
-    began = time.monotonic()
-    with connect(settings, load_secrets(settings)) as conn:
-        pg_version = conn.execute("SHOW server_version").fetchone()[0]
-    step("PostgreSQL check", began)
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.timings: dict[str, float] = {}
 
-    print("\n== lakehouse demo summary")
-    print(f"events produced and acknowledged : {acked}")
-    print(f"rows streamed into Delta (run)   : {streamed}")
-    print(f"rows of this run in the table    : {this_run}")
-    print(f"rows in {smoke_table(settings)} : {total} ({versions} table versions)")
-    pg = settings.postgres
-    print(f"PostgreSQL                       : {pg_version} at {pg.host}:{pg.port}")
-    print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
-    print("The stack stays up: `lakehouse stack status`, `lakehouse stack down` to stop it.")
-    if this_run != acked:
-        raise LakehouseError(f"{acked} events acknowledged but {this_run} reached the Delta table")
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.console.print(f"[bold]>[/bold] {name}")
+        began = time.monotonic()
+        yield
+        self.timings[name] = time.monotonic() - began
+        self.console.print(f"  [green]done[/green] in {self.timings[name]:.1f} s")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _in_thread(work: Callable[[], T], tick: Callable[[], None], every_s: float = 0.25) -> T:
+    """Run ``work`` in a thread, calling ``tick`` until it ends; return or raise its result."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="demo-step", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        tick()
+        thread.join(every_s)
+    tick()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+def produce_sample(settings: Settings, orders: int, console: Console) -> tuple[int, float]:
+    """Write and send the sample; returns (records acknowledged, when the last was acked)."""
+    from producers.olist import OlistReplay
+    from producers.sample import olist_sample, sales_span, send_macro_and_weather
+    from producers.sink import KafkaSink
+
+    folder = sample_dir(settings)
+    manifest = olist_sample(folder / "olist", orders)
+    total_rows = sum(manifest.rows.values()) + len(manifest.bad_rows)
+    replay = OlistReplay(settings, folder / "olist", threading.Event())
+    acked = 0
+    with _progress(console) as progress:
+        task = progress.add_task("Olist files -> Kafka", total=total_rows)
+        report = _in_thread(
+            lambda: replay.run("fast"),
+            lambda: progress.update(task, completed=replay.sink.report.total_acked),
+        )
+        progress.update(task, total=max(total_rows, report.total_acked))
+        if report.failed or report.unflushed:
+            raise DemoError(f"the Olist replay did not deliver everything: {report.summary()}")
+        acked += report.total_acked
+        marker = folder / "macro-weather-sent.json"
+        first, last = sales_span(manifest)
+        span = {"first": first.isoformat(), "last": last.isoformat()}
+        if not marker.is_file() or json.loads(marker.read_text()) != span:
+            sink = KafkaSink(settings, client_id="lakehouse-demo-sample")
+            task = progress.add_task("IPCA, Selic, weather -> Kafka", total=None)
+            sent = _in_thread(
+                lambda: send_macro_and_weather(sink, first, last),
+                lambda: progress.update(task, completed=sink.report.total_acked),
+            )
+            report = sink.close()
+            progress.update(task, total=sent, completed=report.total_acked)
+            if report.failed or report.unflushed:
+                raise DemoError(f"macro and weather not all delivered: {report.summary()}")
+            marker.write_text(json.dumps(span))
+            acked += report.total_acked
+    return acked, time.time()
+
+
+def _rows_per_query(settings: Settings, secrets: Secrets, since: datetime) -> dict[str, int]:
+    with connect(settings, secrets) as conn:
+        rows = conn.execute(
+            "SELECT query_name, sum(rows_in) FROM ops.stream_progress"
+            " WHERE batch_started_at >= %s GROUP BY 1",
+            (since,),
+        ).fetchall()
+    return {name: int(total) for name, total in rows}
+
+
+def run_stream(settings: Settings, secrets: Secrets, expected: int, console: Console) -> Path:
+    """``lakehouse stream --trigger availableNow`` as a child process, with a bar per query
+    fed from ops.stream_progress; raises DemoError (with the log's tail) if it fails."""
+    log_file = settings.home / "logs" / "demo-stream.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    since = datetime.now(UTC)
+    command = [sys.executable, "-m", "lakehouse.cli", "stream", "--trigger", "availableNow"]
+    with log_file.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + STREAM_DEADLINE_S
+    with _progress(console) as progress:
+        tasks = {
+            q: progress.add_task(f"{q} query", total=expected if q == "bronze" else None)
+            for q in STREAM_QUERIES
+        }
+        try:
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"the streaming application ran over {STREAM_DEADLINE_S:.0f} s")
+                for query, rows in _rows_per_query(settings, secrets, since).items():
+                    if query in tasks:
+                        progress.update(tasks[query], completed=rows)
+                time.sleep(1)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=120)
+        for query, rows in _rows_per_query(settings, secrets, since).items():
+            if query in tasks:
+                progress.update(tasks[query], total=max(rows, 1), completed=rows)
+    if process.returncode != 0:
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
+        raise DemoError(f"the streaming application failed (exit {process.returncode}):\n{tail}")
+    return log_file
+
+
+def run_gates(settings: Settings, secrets: Secrets, console: Console) -> tuple[str, list[str]]:
+    """The quality expectations over every layer, then gold's gated promotion."""
+    from batch.promote import promote
+    from batch.quality import run_quality, select
+
+    run = run_quality(settings, secrets, select())
+    for result in run.failures():
+        console.print(f"  {result.line}")
+    _gold_run, decisions = promote(settings, secrets)
+    return run.summary(), [d.line for d in decisions]
+
+
+def run_demo(settings: Settings, orders: int | None = None) -> int:
+    """Run the main job end to end; print a summary and write the HTML report."""
+    from producers.sample import SAMPLE_ORDERS
+    from warehouse.report import write_report
+
+    console = Console(soft_wrap=True)
+    steps = Steps(console)
+    with steps.step("install what is missing"):
+        run_setup(settings)
+    with steps.step("start the stack (Kafka, S3 server, PostgreSQL)"):
+        control.up(settings)
+    secrets = load_secrets(settings)
+    with steps.step("send the sample to Kafka"):
+        sent, last_sent_at = produce_sample(settings, orders or SAMPLE_ORDERS, console)
+    with steps.step("stream bronze -> silver -> gold -> warehouse"):
+        stream_log = run_stream(settings, secrets, sent, console)
+    with steps.step("quality gates and gold promotion"):
+        quality, promotions = run_gates(settings, secrets, console)
+    with steps.step("summary and report"):
+        summary: Summary = gather_summary(settings, secrets, last_sent_at if sent else None)
+        with connect(settings, secrets, role="reader") as conn:
+            report = write_report(conn, report_path(settings))
+    print_summary(console, summary, sent, quality, promotions, steps.timings)
+    console.print(f"\nHTML report     : file://{report}")
+    console.print(f"streaming log   : {stream_log}")
+    console.print(
+        'The stack stays up. Query a table: lakehouse query "SELECT * FROM gold.daily_sales'
+        ' LIMIT 10"; status: lakehouse stack status; stop everything: make down.'
+    )
+    if summary.warehouse_orders == 0:
+        raise DemoError("no order reached the warehouse")
     return 0

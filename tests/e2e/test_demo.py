@@ -1,27 +1,94 @@
-"""The main job, as a newcomer runs it: the CLI's demo end to end on the real stack."""
+"""The main job, as a newcomer runs it (`lakehouse demo`), in a namespace of its own, then its
+HTML report rendered in headless Chromium (Debian's package): every chart has data."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
+from lakehouse.demo import report_path, sample_dir
+from lakehouse.postgres import connect
+from lakehouse.settings import Secrets, Settings
+from producers.synthetic import MANIFEST, Manifest
 
-def test_demo_runs_end_to_end_and_summarises() -> None:
-    lakehouse = Path(sys.executable).parent / "lakehouse"
+CHARTS = (
+    "gmv-by-state",
+    "gmv-by-category",
+    "gmv-real-vs-nominal",
+    "sales-vs-rain",
+    "pipeline-health",
+    "quarantine-reasons",
+)
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=15000",
+)  # fmt: skip
+
+
+def render_dom(html_file: Path, profile: Path) -> str:
+    """The report's DOM after its scripts ran, as headless Chromium sees it."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is not installed (make test installs it)"
     result = subprocess.run(
-        [str(lakehouse), "demo", "--events", "300"],
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", html_file.as_uri()],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=120,
         check=False,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout
-    assert "== lakehouse demo summary" in out
-    assert re.search(r"events produced and acknowledged\s*: 300\b", out)
-    assert re.search(r"rows of this run in the table\s*: 300\b", out)
-    total = int(re.search(r"rows in s3a://\S+ : (\d+)", out).group(1))
-    assert total >= 300
-    assert "PostgreSQL" in out and "15." in out
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_main_job_runs_the_pipeline_and_reports(
+    ns_settings: Settings, secrets: Secrets, tmp_path: Path
+) -> None:
+    env = {**os.environ, "LAKEHOUSE_NAMESPACE": ns_settings.namespace}
+    lakehouse = Path(sys.executable).parent / "lakehouse"
+    try:
+        result = subprocess.run(
+            [str(lakehouse), "demo", "--orders", "150"],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        out = result.stdout
+        manifest = Manifest.load(sample_dir(ns_settings) / "olist" / MANIFEST)
+
+        assert "lakehouse demo summary" in out
+        assert re.search(r"dw\.fct_order\s*│\s*│\s*150 │", out), out
+        assert re.search(r"77 expectations, 77 passed, 0 critical failed", out), out
+        assert out.count(" promoted: version") == 3, out
+        # the top 5 states by GMV are the generator's, with its totals
+        top = sorted(manifest.gmv_by_state.items(), key=lambda kv: -Decimal(kv[1]))[:5]
+        for state, gmv in top:
+            assert re.search(rf"│ {state}\s*│\s*\d+ │\s*{Decimal(gmv):,.2f} │", out), (state, out)
+        dead = int(re.search(r"dead-lettered records\s*: ([\d,]+)", out).group(1))
+        assert dead == len(manifest.bad_rows)
+        quarantined = int(re.search(r"quarantined records\s*: ([\d,]+)", out).group(1))
+        assert quarantined > 0  # the sample's impossible weather readings
+        assert re.search(r"freshness \(last record sent -> warehouse load\): [\d.]+ s", out)
+
+        with connect(ns_settings, secrets, role="reader") as conn:
+            orders = conn.execute("SELECT count(*) FROM dashboard.order_sales").fetchone()[0]
+        assert orders == manifest.orders
+
+        report = report_path(ns_settings)
+        assert f"file://{report}" in out
+        dom = render_dom(report, tmp_path / "chromium")
+        points = dict(re.findall(r'<section class="chart" id="([a-z-]+)" data-points="(\d+)"', dom))
+        assert set(points) == set(CHARTS), points
+        assert all(int(n) > 0 for n in points.values()), points
+        assert dom.count('class="main-svg"') >= len(CHARTS)
+    finally:
+        shutil.rmtree(sample_dir(ns_settings), ignore_errors=True)
+        report_path(ns_settings).unlink(missing_ok=True)
