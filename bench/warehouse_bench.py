@@ -49,7 +49,7 @@ from producers.sink import KafkaSink
 from producers.synthetic import generate
 from security.masking import make_tokeniser
 from streaming.contracts import CONTRACTS
-from warehouse.sink import WAREHOUSE_TOTALS, _csv, connect_loader, load_changes
+from warehouse.sink import WAREHOUSE_TOTALS, connect_loader, csv_bytes, load_changes
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def sink_run(settings: Settings, secrets: Secrets, changes: pa.Table, orders: in
     """In a fresh database: seconds for the COPY baseline, the first load, the same rows again."""
     ensure_database(settings, secrets)
     try:
-        data = _csv(changes)  # the bytes load_changes sends
+        data = csv_bytes(changes)  # the bytes load_changes sends
         with connect(settings, secrets) as owner:
             owner.autocommit = True
             owner.execute(BASELINE_TABLE)
@@ -182,11 +182,11 @@ def sink_bench(settings: Settings, secrets: Secrets, rows: int, runs: int, seed:
         manifest = generate(Path(folder), max(1, round(rows / CHANGES_PER_ORDER)), seed)
         changes, per_entity = change_table(read_set(Path(folder)))
     began = time.perf_counter()
-    csv_bytes = len(_csv(changes))
+    csv_size = len(csv_bytes(changes))
     encode_s = time.perf_counter() - began
     n = changes.num_rows
     print(f"sink: {n:,} change rows from {manifest.orders:,} orders ({dict(per_entity)}), "
-          f"{csv_bytes / 1e6:.1f} MB of CSV")  # fmt: skip
+          f"{csv_size / 1e6:.1f} MB of CSV")  # fmt: skip
     results = []
     for run in range(runs):
         run_settings = settings.model_copy(update={"namespace": f"{settings.namespace}-s{run}"})
@@ -204,7 +204,7 @@ def sink_bench(settings: Settings, secrets: Secrets, rows: int, runs: int, seed:
     print(f"(the CSV encoding, part of both load_changes cases, takes {encode_s:.2f} s; the "
           f"reconciliation's warehouse totals at this size, {totals_s:.2f} s a batch)")  # fmt: skip
     return {"rows": n, "orders": manifest.orders, "rows_per_entity": dict(per_entity),
-            "csv_bytes": csv_bytes, "csv_encode_s": encode_s, "totals_s": totals_s, "runs": results,
+            "csv_bytes": csv_size, "csv_encode_s": encode_s, "totals_s": totals_s, "runs": results,
             "median_s": median, "rows_per_s": rate}  # fmt: skip
 
 
