@@ -14,6 +14,7 @@ it and runs the job in a Spark session of its own.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import importlib
 import json
@@ -67,31 +68,83 @@ def job_function(job: str) -> Callable[..., JobResult]:
     return getattr(importlib.import_module(module), name)
 
 
+class LeaseLostError(LakeJobError):
+    """The lake's lease went away under a running driver and could not be taken back."""
+
+
 class LakeLease:
-    """The lake's lease: held from :meth:`acquire` until :meth:`release` or process exit."""
+    """The lake's lease: held from :meth:`acquire` until :meth:`release` or process exit.
+
+    The advisory lock lives in the session of one connection, so a PostgreSQL restart (or a
+    terminated backend) frees it without a word: :meth:`check`, called every few seconds by
+    a :class:`LeaseWatchdog`, notices and takes it again on a new connection while it is free.
+    """
 
     def __init__(self, settings: Settings, secrets: Secrets, holder: str) -> None:
         self.settings, self.secrets = settings, secrets
         self.holder = f"lakehouse:{holder}@{socket.gethostname()}"
         self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()  # the connection is used by the watchdog thread too
 
     def acquire(self) -> bool:
         """Take the lease if free; False when another driver holds it."""
         conn = connect(self.settings, self.secrets, role="loader")
         conn.autocommit = True
-        conn.execute("SELECT set_config('application_name', %s, false)", (self.holder,))
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_KEY,)).fetchone()
+        try:
+            conn.execute("SELECT set_config('application_name', %s, false)", (self.holder,))
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_KEY,)).fetchone()
+        except BaseException:
+            conn.close()
+            raise
         if not row or not row[0]:
             conn.close()
             return False
-        self._conn = conn
+        with self._lock:
+            self._conn = conn
         log.info("holding the lake %s as %s", self.settings.lake_root, self.holder)
         return True
 
+    def check(self) -> bool:
+        """True while the lease is held. When its session is gone (PostgreSQL restarted, the
+        backend was terminated), take the lease again on a new connection: True once held
+        again, False while PostgreSQL cannot be reached; LeaseLostError when another driver
+        took it meanwhile."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise LeaseLostError("the lake's lease was released")
+            if not conn.closed:
+                try:
+                    conn.execute("SELECT 1")
+                    return True
+                except psycopg.Error as exc:
+                    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    log.warning("the lake's lease went with its PostgreSQL session: %s", first_line)
+                    with contextlib.suppress(psycopg.Error):
+                        conn.close()
+        try:
+            taken = self.acquire()
+        except psycopg.OperationalError as exc:
+            log.warning("cannot take the lake's lease again yet: %s", str(exc).strip())
+            return False
+        if not taken:
+            holder = None
+            with contextlib.suppress(psycopg.Error):
+                holder = lease_holder(self.settings, self.secrets)
+            raise LeaseLostError(
+                f"the lake {self.settings.lake_root} was taken by {holder or 'another driver'} "
+                "while this driver's PostgreSQL session was gone; stopping so that only one "
+                "driver writes it"
+            )
+        log.info("took the lake's lease again on a new PostgreSQL session")
+        return True
+
     def release(self) -> None:
-        if self._conn is not None:
-            self._conn.close()  # closing the session frees its advisory locks
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()  # closing the session frees its advisory locks
+                self._conn = None
 
     def __enter__(self) -> LakeLease:
         if not self.acquire():
@@ -101,6 +154,49 @@ class LakeLease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class LeaseWatchdog(threading.Thread):
+    """Checks the lease every ``interval_s`` (:meth:`LakeLease.check`). ``error`` is set, and
+    the application must stop, when another driver took the lease or PostgreSQL stayed out of
+    reach for ``grace_s`` (then nothing proves this driver is still the only writer)."""
+
+    def __init__(self, lease: LakeLease, interval_s: float = 3.0, grace_s: float = 60.0) -> None:
+        super().__init__(name="lake-lease-watchdog", daemon=True)
+        self.lease, self.interval_s, self.grace_s = lease, interval_s, grace_s
+        self.error: LeaseLostError | None = None
+        self.stopping = threading.Event()
+        self._unreachable_since: float | None = None
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s) and self.error is None:
+            self.check_once()
+
+    def check_once(self) -> None:
+        """One check; sets ``error`` when the lease is lost for good."""
+        try:
+            held = self.lease.check()
+        except LeaseLostError as exc:
+            self.error = exc
+            return
+        except Exception as exc:  # a bug here must stop the driver, not leave it unguarded
+            self.error = LeaseLostError(f"the lake's lease could not be checked: {exc}")
+            return
+        now = time.monotonic()
+        if held:
+            self._unreachable_since = None
+        elif self._unreachable_since is None:
+            self._unreachable_since = now
+        elif now - self._unreachable_since > self.grace_s:
+            self.error = LeaseLostError(
+                f"the lake's lease could not be taken again: PostgreSQL at "
+                f"{self.lease.settings.postgres.host}:{self.lease.settings.postgres.port} "
+                f"unreachable for {self.grace_s:.0f} s"
+            )
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(self.interval_s + 10)
 
 
 def lease_holder(settings: Settings, secrets: Secrets) -> str | None:

@@ -71,16 +71,69 @@ def print_producer_health(settings: Settings) -> None:
             )
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from lakehouse.stack import spark_cluster
+
+    settings = get_settings()
+    if args.action == "up":
+        started = spark_cluster.up(settings)
+        print(f"started: {', '.join(started)}" if started else "cluster already up")
+    elif args.action == "down":
+        stopped = spark_cluster.down(settings)
+        print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    print(f"{'daemon':<13} {'state':<9} {'pid':>7}  {'web UI':<22} address")
+    for row in spark_cluster.status(settings):
+        pid = str(row.pid) if row.pid else "-"
+        print(f"{row.name:<13} {row.state:<9} {pid:>7}  {row.web_ui:<22} {row.address}")
+    state = spark_cluster.master_state(settings)
+    if state is not None:
+        workers = spark_cluster.alive_workers(state)
+        print(
+            f"master {state.get('status')}: {len(workers)} worker(s) alive, "
+            f"{state.get('coresused', 0)}/{state.get('cores', 0)} cores used; applications: "
+            f"{len(state.get('activeapps', []))} running, "
+            f"{len(state.get('completedapps', []))} completed"
+        )
+        print(f"submit with: lakehouse stream --master {settings.spark_cluster.master_url}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from lakehouse.demo import run_demo
 
-    return run_demo(get_settings(), orders=args.orders)
+    return run_demo(get_settings(), orders=args.orders, master=args.master)
+
+
+def submit_stream(master: str, trigger: Sequence[str]) -> int:
+    """Replace this process with ``spark-submit --master <master> ...`` of ``streaming.app``."""
+    import os
+
+    from lakehouse.settings import project_root
+    from lakehouse.spark import submit_command
+
+    settings = get_settings()
+    argv, env = submit_command(settings, "streaming.app", trigger, master)
+    log.info("submitting the streaming application to %s", master)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(project_root())  # spark-defaults.conf names the jar folder by a relative path
+    os.execve(argv[0], argv, {**os.environ, **env})
+    return 1  # not reached
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    trigger = ["--trigger", args.trigger] if args.trigger else []
+    if args.supervise:
+        from streaming.supervisor import supervise
+
+        master = ["--master", args.master] if args.master else []
+        verbose = ["-v"] if args.verbose else []
+        return supervise(get_settings(), [*verbose, "stream", *master, *trigger])
+    if args.master:
+        return submit_stream(args.master, trigger)
     from streaming.app import main as stream_main
 
-    return stream_main(["--trigger", args.trigger] if args.trigger else [])
+    return stream_main(trigger)
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -139,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stack)
 
     p = sub.add_parser(
+        "cluster",
+        help="start, stop or show a Spark standalone master and one worker on this machine "
+        "(`stack down` stops them too)",
+    )
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=cmd_cluster)
+
+    p = sub.add_parser(
         "migrate",
         help="create the warehouse's roles and database if missing and apply its migrations "
         "(`stack up` does it for the local PostgreSQL)",
@@ -168,9 +229,25 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the main job: the whole pipeline on the bundled sample, then a summary"
     )
     p.add_argument("--orders", type=int, help="orders in the synthetic sample (default 3000)")
+    p.add_argument(
+        "--master",
+        help="submit the streaming application to this Spark master with spark-submit, e.g. "
+        "spark://127.0.0.1:7077 (`lakehouse cluster up`); default: in-process, local[*]",
+    )
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("stream", help="run the streaming application (every query, one driver)")
     p.add_argument("--trigger", help="availableNow, or processingTime=<interval> (service mode)")
+    p.add_argument(
+        "--master",
+        help="run it with spark-submit on this master (spark://host:port, local[*]); jars, "
+        "executor size and the Python interpreter are passed to suit it",
+    )
+    p.add_argument(
+        "--supervise",
+        action="store_true",
+        help="run it as a child process and restart it when it fails or is killed (backoff "
+        "1 s to 30 s); SIGTERM/SIGINT stop it cleanly; the driver's pid is in <home>/run",
+    )
     p.set_defaults(func=cmd_stream)
     p = sub.add_parser(
         "schedule", help="run every periodic job (pollers, batch jobs) on its schedule"

@@ -164,13 +164,35 @@ def _rows_per_query(settings: Settings, secrets: Secrets, since: datetime) -> di
     return {name: int(total) for name, total in rows}
 
 
-def run_stream(settings: Settings, secrets: Secrets, expected: int, console: Console) -> Path:
-    """``lakehouse stream --trigger availableNow`` as a child process, with a bar per query
-    fed from ops.stream_progress; raises DemoError (with the log's tail) if it fails."""
+def check_master(master: str) -> None:
+    """Fail early, with what to do, when nothing listens at a ``spark://host:port`` master
+    (spark-submit itself would retry for a minute before giving up)."""
+    from urllib.parse import urlsplit
+
+    from lakehouse.stack.process import port_accepts
+
+    if not master.startswith("spark://"):
+        return
+    hosts = [urlsplit(f"spark://{part}") for part in master.removeprefix("spark://").split(",")]
+    if not any(h.hostname and port_accepts(h.hostname, h.port or 7077) for h in hosts):
+        raise DemoError(
+            f"no Spark master answers at {master}: start this machine's cluster with "
+            "`lakehouse cluster up`, or check the address"
+        )
+
+
+def run_stream(
+    settings: Settings, secrets: Secrets, expected: int, console: Console, master: str | None = None
+) -> Path:
+    """``lakehouse stream --trigger availableNow`` as a child process (with ``master``: submitted
+    to that master with spark-submit), with a bar per query fed from ops.stream_progress;
+    raises DemoError (with the log's tail) if it fails."""
     log_file = settings.home / "logs" / "demo-stream.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     since = datetime.now(UTC)
     command = [sys.executable, "-m", "lakehouse.cli", "stream", "--trigger", "availableNow"]
+    if master:
+        command += ["--master", master]
     with log_file.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STREAM_DEADLINE_S
@@ -212,8 +234,9 @@ def run_gates(settings: Settings, secrets: Secrets, console: Console) -> tuple[s
     return run.summary(), [d.line for d in decisions]
 
 
-def run_demo(settings: Settings, orders: int | None = None) -> int:
-    """Run the main job end to end; print a summary and write the HTML report."""
+def run_demo(settings: Settings, orders: int | None = None, master: str | None = None) -> int:
+    """Run the main job end to end; print a summary and write the HTML report. ``master``:
+    the streaming application is submitted there with spark-submit (default: in-process)."""
     from producers.sample import SAMPLE_ORDERS
     from warehouse.report import write_report
 
@@ -223,11 +246,14 @@ def run_demo(settings: Settings, orders: int | None = None) -> int:
         run_setup(settings)
     with steps.step("start the stack (Kafka, S3 server, PostgreSQL)"):
         control.up(settings)
+    if master:
+        check_master(master)
     secrets = load_secrets(settings)
     with steps.step("send the sample to Kafka"):
         sent, last_sent_at = produce_sample(settings, orders or SAMPLE_ORDERS, console)
-    with steps.step("stream bronze -> silver -> gold -> warehouse"):
-        stream_log = run_stream(settings, secrets, sent, console)
+    on = f" on {master}" if master else ""
+    with steps.step(f"stream bronze -> silver -> gold -> warehouse{on}"):
+        stream_log = run_stream(settings, secrets, sent, console, master)
     with steps.step("quality gates and gold promotion"):
         quality, promotions = run_gates(settings, secrets, console)
     with steps.step("summary and report"):

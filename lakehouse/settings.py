@@ -107,6 +107,33 @@ class SparkSettings(BaseModel):
     max_files_per_trigger: int = 1000  # Delta files per silver micro-batch and table, at most
     # "availableNow" drains what is there and stops; "processingTime=2 seconds" runs as a service.
     trigger: str = "availableNow"
+    # Executors, with any master but local[...]: one executor of this size (spark.cores.max).
+    executor_cores: int = Field(default=2, ge=1)
+    executor_memory: str = "2g"
+    cores_max: int = Field(default=2, ge=1)
+
+
+class SparkClusterSettings(BaseModel):
+    """``lakehouse cluster``: a Spark standalone master and one worker on this machine, run
+    from the pyspark distribution in the virtualenv. The master's address is ``master_url``;
+    point the streaming application at it with ``--master`` (``lakehouse demo --master``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7077  # the master's RPC port
+    web_ui_port: int = 8080  # the master's web UI and its /json state
+    worker_port: int = 7078
+    worker_web_ui_port: int = 8081
+    worker_cores: int = Field(default=2, ge=1)
+    worker_memory: str = "4g"  # what the worker offers to executors
+    daemon_memory: str = "512m"  # heap of the master's and the worker's own JVMs
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://{self.host}:{self.port}"
+
+    @property
+    def web_ui(self) -> str:
+        return f"http://{self.host}:{self.web_ui_port}"
 
 
 class HttpSettings(BaseModel):
@@ -220,6 +247,7 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     postgres: PostgresSettings = PostgresSettings()
     spark: SparkSettings = SparkSettings()
+    spark_cluster: SparkClusterSettings = SparkClusterSettings()
     bcb: BcbSettings = BcbSettings()
     weather: WeatherSettings = WeatherSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()

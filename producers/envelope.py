@@ -14,6 +14,13 @@ from typing import Any
 import orjson
 
 SCHEMA_VERSION = 1
+# Below the broker's and librdkafka's default message size limits (about 1 MB): a larger
+# record would fail delivery and stop the producer.
+MAX_RECORD_BYTES = 900_000
+# A dead letter keeps at most this much of its raw text (JSON may spend up to 6 bytes on a
+# character), so a huge rejected row still fits in one Kafka record; its origin points at
+# the rest.
+MAX_RAW_CHARS = 100_000
 
 
 def canonical_json(value: Any) -> bytes:
@@ -56,13 +63,16 @@ def envelope(
 
 
 def dead_letter(source: str, raw: str, origin: str, reason: str, entity: str = "") -> bytes:
-    """A rejected record: its raw text, where it came from (file:line or URL) and why."""
-    record = {
+    """A rejected record: its raw text, where it came from (file:line or URL) and why. Raw
+    text longer than ``MAX_RAW_CHARS`` is cut there, marked by ``raw_chars`` (its length)."""
+    record: dict[str, Any] = {
         "source": source,
         "entity": entity,
-        "raw": raw,
+        "raw": raw[:MAX_RAW_CHARS],
         "origin": origin,
         "reason": reason,
         "rejected_at": now_ms(),
     }
+    if len(raw) > MAX_RAW_CHARS:
+        record["raw_chars"] = len(raw)
     return canonical_json(record)

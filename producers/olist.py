@@ -23,7 +23,7 @@ from lakehouse.registry import OLIST_ENTITIES, OlistEntity, all_topics, dlq_topi
 from lakehouse.settings import Settings
 from producers.csv_records import CsvRecord, read_records
 from producers.daemon import state_dir
-from producers.envelope import dead_letter, envelope
+from producers.envelope import MAX_RECORD_BYTES, dead_letter, envelope
 from producers.ledger import Ledger, Position
 from producers.olist_rows import check_header, check_row
 from producers.sink import DeliveryReport, KafkaSink
@@ -55,6 +55,9 @@ def to_row(entity: OlistEntity, header: list[str], record: CsvRecord, origin: st
         return Row(DLQ, origin, dead_letter(SOURCE, record.raw, origin, reason, entity.entity))
     payload = dict(zip(header, record.fields or [], strict=True))
     key, value = envelope(SOURCE, entity.entity, entity.natural_key, payload)
+    if len(value) > MAX_RECORD_BYTES:
+        reason = f"record too large for Kafka: {len(value)} bytes (at most {MAX_RECORD_BYTES})"
+        return Row(DLQ, origin, dead_letter(SOURCE, record.raw, origin, reason, entity.entity))
     return Row(entity.topic.name, key, value)
 
 
@@ -75,7 +78,7 @@ def read_header(entity: OlistEntity, path: Path) -> tuple[list[str], Position]:
     problem = check_header(entity, first.fields)
     if problem:
         raise ReplayError(f"{path.name}: {problem}")
-    return first.fields, Position(records=0, offset=first.end_offset, line=first.line)
+    return first.fields, Position(records=0, offset=first.end_offset, line=first.last_line)
 
 
 class OlistReplay:
@@ -120,7 +123,7 @@ class OlistReplay:
         if pos.records == 0:
             pos = Position(0, after_header.offset, after_header.line, size)
         seq = pos.records
-        for record in read_records(path, pos.offset, pos.line):
+        for record in read_records(path, pos.offset, pos.line, columns=len(header)):
             seq += 1
             yield header, record, seq, size
 
@@ -130,7 +133,7 @@ class OlistReplay:
             if self.stop.is_set():
                 return
             row = to_row(entity, header, record, f"{entity.file_name}:{record.line}")
-            self.ledger.sent(name, seq, Position(seq, record.end_offset, record.line, size))
+            self.ledger.sent(name, seq, Position(seq, record.end_offset, record.last_line, size))
             self.sink.send(row.topic, row.key, row.value, self._ack(name, seq))
 
     def _ack(self, name: str, seq: int):
@@ -145,7 +148,9 @@ class OlistReplay:
         size = sum((self.data_dir / e.file_name).stat().st_size for e in self.entities)
         ledger_name = f"event-time:{self.data_dir.resolve()}"
         done = self.ledger.position(ledger_name, size).records
-        timed = [ts for ts, _ in groups if ts is not None]
+        # Shop time starts at the first group still to send: a resumed replay goes on at the
+        # same pace instead of first waiting out the part sent before the restart.
+        timed = [ts for ts, _ in groups[done:] if ts is not None]
         first_ts, started = (min(timed) if timed else 0.0), time.monotonic()
         for seq, (ts, rows) in enumerate(groups, start=1):
             if seq <= done:
@@ -177,7 +182,7 @@ class OlistReplay:
                 continue
             path = self.data_dir / entity.file_name
             header, after = read_header(entity, path)
-            for record in read_records(path, after.offset, after.line):
+            for record in read_records(path, after.offset, after.line, columns=len(header)):
                 row = to_row(entity, header, record, f"{entity.file_name}:{record.line}")
                 if row.topic == DLQ:
                     dead.append(row)

@@ -1,6 +1,6 @@
 """Checks of one Olist CSV row before it is sent: the producer rejects what no later stage
-could use (wrong column count, missing natural key, a required number that is not one);
-deeper validation is silver's job."""
+could use (wrong column count, a repeated header line, missing natural key, a required number
+that is not one); deeper validation (timestamps, ranges, lengths) is silver's job."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def check_row(entity: OlistEntity, header: list[str], fields: list[str]) -> str 
     """Why the row must be dead-lettered, or None if it can be sent."""
     if len(fields) != len(header):
         return f"expected {len(header)} columns, got {len(fields)}"
+    if fields == header:
+        return "repeated header line"
     row = dict(zip(header, fields, strict=True))
     empty_keys = [k for k in entity.natural_key if not row[k].strip()]
     if empty_keys:

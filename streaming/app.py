@@ -21,7 +21,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from batch.lake_jobs import JobRunner, LakeLease
+from batch.lake_jobs import JobRunner, LakeLease, LeaseWatchdog
 from lakehouse.settings import Secrets, Settings, load_secrets
 from security.runtime import audited_pipeline, masking_key
 from streaming.bronze_job import ensure_bronze_tables, start_bronze
@@ -75,15 +75,18 @@ def run(spark: SparkSession, settings: Settings, trigger: str | None = None) -> 
     (``lakehouse batch maintain|erase``). Progress goes to ops.stream_progress."""
     secrets = load_secrets(settings)
     with LakeLease(settings, secrets, APP_NAME) as lease:
+        watchdog = LeaseWatchdog(lease)
         runner = JobRunner(spark, settings, secrets, lease.holder)
         recorder = ProgressRecorder(settings, secrets)
         spark.streams.addListener(recorder)
         queries: list[StreamingQuery] = []
+        watchdog.start()
         runner.start()
         try:
-            _run_queries(spark, settings, secrets, trigger, queries)
+            _run_queries(spark, settings, secrets, trigger, queries, watchdog)
         finally:
             runner.stop()
+            watchdog.stop()
             last = {str(q.id): q.lastProgress["batchId"] for q in queries if q.lastProgress}
             if not recorder.wait_until_handled(last):
                 log.warning("the progress of the last batches was not all recorded in time")
@@ -97,6 +100,7 @@ def _run_queries(
     secrets: Secrets,
     trigger: str | None,
     queries: list[StreamingQuery],
+    watchdog: LeaseWatchdog | None = None,
 ) -> None:
     # The handler only raises a flag: the main thread is inside a py4j call when the signal
     # arrives, and a py4j call from the handler would re-enter that call's socket.
@@ -122,6 +126,11 @@ def _run_queries(
                 for query in queries:
                     query.stop()
                 raise RuntimeError(f"query {failed[0].name} failed: {failed[0].exception()}")
+            if watchdog is not None and watchdog.error is not None:
+                log.error("%s: stopping %d queries", watchdog.error, len(queries))
+                for query in queries:
+                    query.stop()
+                raise watchdog.error
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -6,13 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
+DATE_FORMAT = "yyyy-MM-dd"
+SCHEMA_VERSION = 1  # the envelope version silver reads (producers/envelope.py writes it)
+# Longest accepted text: identifiers, names and codes are short (and the warehouse indexes
+# many of them: a B-tree entry holds at most about 2.7 kB); free texts get more room.
+STRING_MAX_CHARS = 256
+TEXT_MAX_CHARS = 10_000
 
 
 @dataclass(frozen=True)
 class Field:
     """A payload field. ``kind``: string, int, money (decimal 12,2), rate (decimal 18,6),
-    double, timestamp, date, epoch (unix seconds -> timestamp). ``path``: where the value is
-    when not at the payload's top level under ``name``: ``"main.temp"``, ``"weather[0].main"``."""
+    double, timestamp (``TIMESTAMP_FORMAT``), date (``DATE_FORMAT``, or a timestamp), epoch
+    (unix seconds -> timestamp). ``path``: where the value is when not at the payload's top
+    level under ``name``: ``"main.temp"``, ``"weather[0].main"``. ``max_length``: the most
+    characters a string may have."""
 
     name: str
     kind: str = "string"
@@ -20,6 +28,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     path: str | None = None
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,10 @@ class Contract:
 
 
 def _f(name: str, kind: str = "string", *, req: bool = False, lo: float | None = None,
-       hi: float | None = None, path: str | None = None) -> Field:  # fmt: skip
-    return Field(name, kind, req, lo, hi, path)
+       hi: float | None = None, path: str | None = None, text: bool = False) -> Field:  # fmt: skip
+    """A field; strings are bounded by ``STRING_MAX_CHARS`` (``TEXT_MAX_CHARS`` if ``text``)."""
+    longest = (TEXT_MAX_CHARS if text else STRING_MAX_CHARS) if kind == "string" else None
+    return Field(name, kind, req, lo, hi, path, longest)
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -85,8 +96,8 @@ CONTRACTS: dict[str, Contract] = {
                 _f("review_id", req=True),
                 _f("order_id", req=True),
                 _f("review_score", "int", req=True, lo=1, hi=5),
-                _f("review_comment_title"),
-                _f("review_comment_message"),
+                _f("review_comment_title", text=True),
+                _f("review_comment_message", text=True),
                 _f("review_creation_date", "timestamp"),
                 _f("review_answer_timestamp", "timestamp"),
             ),

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from security import spark_masking as sm
-from streaming.contracts import TIMESTAMP_FORMAT, Contract, Field
+from streaming.contracts import DATE_FORMAT, SCHEMA_VERSION, TIMESTAMP_FORMAT, Contract, Field
 
 ENVELOPE_SCHEMA = T.StructType(
     [
@@ -34,20 +34,91 @@ QUARANTINE_COLUMNS = (
 )  # fmt: skip
 
 
-def parse_envelopes(bronze: DataFrame) -> DataFrame:
-    """Bronze rows with the envelope's fields and ``_errors`` (empty when the value is a
-    well-formed envelope)."""
-    parsed = bronze.withColumn("_env", F.from_json("value", ENVELOPE_SCHEMA))
-    envelope_problems = F.array_compact(
+def _first_duplicate(keys: Column) -> Column:
+    """The first name that occurs more than once in the array ``keys`` (null if none)."""
+    repeated = F.filter(keys, lambda k: F.size(F.filter(keys, lambda other: other == k)) > 1)
+    return F.try_element_at(repeated, F.lit(1))
+
+
+def _json_token(value: Column, name: str) -> Column:
+    """The JSON text of the envelope's field ``name`` (strings keep their quotes), cut at 40."""
+    token = F.to_json(F.try_variant_get(F.try_parse_json(value), f"$.{name}", "variant"))
+    return F.substring(token, 1, 40)
+
+
+def _envelope_problems(value: Column, env: Column) -> Column:
+    """Why ``value`` is not a usable envelope, by the first level that fails: not JSON (or a
+    duplicate key, which JSON readers settle differently: Spark's keeps the last, a JSON path
+    the first), not an object, no event id or payload, an unsupported schema version or a
+    produced_at that is not epoch milliseconds. Empty when it is usable. The costly checks
+    run only for values that fail the cheap ones."""
+    payload_text = F.get_json_object(value, "$.payload")
+    duplicate = F.coalesce(
+        _first_duplicate(F.json_object_keys(value)),
+        F.concat(F.lit("payload."), _first_duplicate(F.json_object_keys(payload_text))),
+    )
+    not_json = F.when(duplicate.isNotNull(), F.concat(F.lit("duplicate key "), duplicate))
+    structure = F.array_compact(
         F.array(
-            F.when(F.col("_env.event_id").isNull(), F.lit("envelope lacks event_id")),
-            F.when(F.col("_env.payload").isNull(), F.lit("envelope lacks payload")),
+            F.when(
+                F.coalesce(F.trim(env.getField("event_id")), F.lit("")) == "",
+                F.lit("envelope lacks event_id"),
+            ),
+            F.when(
+                env.getField("payload").isNull(),
+                F.when(payload_text.isNull(), F.lit("envelope lacks payload")).otherwise(
+                    F.lit("payload is not a JSON object")
+                ),
+            ),
         )
     )
-    # from_json yields a struct of nulls for malformed JSON; try_parse_json tells them apart.
-    problems = F.when(
-        F.try_parse_json("value").isNull(), F.array(F.lit("value is not valid JSON"))
-    ).otherwise(envelope_problems)
+    version = F.array_compact(
+        F.array(
+            F.when(
+                F.coalesce(env.getField("schema_version") != SCHEMA_VERSION, F.lit(True)),
+                F.when(
+                    F.get_json_object(value, "$.schema_version").isNull(),
+                    F.lit("envelope lacks schema_version"),
+                ).otherwise(
+                    F.concat(
+                        F.lit(f"unsupported schema_version (expected {SCHEMA_VERSION}): "),
+                        _json_token(value, "schema_version"),
+                    )
+                ),
+            ),
+            F.when(
+                env.getField("produced_at").isNull(),
+                F.when(
+                    F.get_json_object(value, "$.produced_at").isNull(),
+                    F.lit("envelope lacks produced_at"),
+                ).otherwise(
+                    F.concat(
+                        F.lit("produced_at is not epoch milliseconds: "),
+                        _json_token(value, "produced_at"),
+                    )
+                ),
+            ),
+        )
+    )
+    return (
+        F.when(
+            F.try_parse_json(value).isNull(),
+            F.array(F.coalesce(not_json, F.lit("value is not valid JSON"))),
+        )
+        .when(
+            F.size(structure) > 0,
+            F.when(
+                F.json_object_keys(value).isNull(), F.array(F.lit("value is not a JSON object"))
+            ).otherwise(structure),
+        )
+        .otherwise(version)
+    )
+
+
+def parse_envelopes(bronze: DataFrame) -> DataFrame:
+    """Bronze rows with the envelope's fields and ``_errors`` (empty when the value is a
+    well-formed envelope, see ``_envelope_problems``)."""
+    parsed = bronze.withColumn("_env", F.from_json("value", ENVELOPE_SCHEMA))
     return parsed.select(
         *COORDINATES,
         F.col("value").alias("raw_value"),
@@ -56,7 +127,7 @@ def parse_envelopes(bronze: DataFrame) -> DataFrame:
         F.col("_env.entity").alias("entity"),
         F.col("_env.produced_at").alias("produced_at"),
         F.col("_env.payload").alias("payload"),
-        problems.alias("_errors"),
+        _envelope_problems(F.col("value"), F.col("_env")).alias("_errors"),
     )
 
 
@@ -80,16 +151,28 @@ def _typed(field: Field, raw: Column) -> Column:
     if field.kind == "epoch":
         return F.timestamp_seconds(raw.try_cast("long"))
     if field.kind == "date":
-        return F.to_date(F.try_to_timestamp(F.substring(raw, 1, 10), F.lit("yyyy-MM-dd")))
+        return F.to_date(
+            F.coalesce(
+                F.try_to_timestamp(raw, F.lit(DATE_FORMAT)),
+                F.try_to_timestamp(raw, F.lit(TIMESTAMP_FORMAT)),
+            )
+        )
     return raw.try_cast(SPARK_TYPES[field.kind])
 
 
+# named in the reason of a value in another format
+FORMAT_HINT = {"timestamp": f" (expected {TIMESTAMP_FORMAT})", "date": f" (expected {DATE_FORMAT})"}
+
+
 def _problems(field: Field, raw: Column, typed: Column) -> list[Column]:
-    name = field.name
+    name, kind = field.name, field.kind
+    article = "an" if kind[0] in "aeiou" else "a"
     problems = [F.when(raw.isNotNull() & typed.isNull(), F.concat(
-        F.lit(f"{name} is not {'an' if field.kind[0] in 'aeiou' else 'a'} {field.kind}: "),
+        F.lit(f"{name} is not {article} {kind}{FORMAT_HINT.get(kind, '')}: "),
         F.substring(raw, 1, 40),
     ))]  # fmt: skip
+    if kind == "string":
+        problems += _string_problems(field, raw)
     if field.required:
         problems.append(F.when(raw.isNull(), F.lit(f"missing {name}")))
     if field.minimum is not None:
@@ -99,24 +182,53 @@ def _problems(field: Field, raw: Column, typed: Column) -> list[Column]:
     return problems
 
 
+def _string_problems(field: Field, raw: Column) -> list[Column]:
+    """A JSON object or array where text belongs (the payload map holds it as JSON text), a
+    NUL character (PostgreSQL text cannot hold one), more than ``max_length`` characters."""
+    name = field.name
+    structured = F.when(
+        raw.startswith("{") | raw.startswith("["),
+        F.json_object_keys(raw).isNotNull() | F.json_array_length(raw).isNotNull(),
+    )
+    problems = [
+        F.when(structured, F.concat(F.lit(f"{name} is not a string: "), F.substring(raw, 1, 40))),
+        F.when(F.instr(raw, "\u0000") > 0, F.lit(f"{name} contains a NUL character")),
+    ]
+    if field.max_length is not None:
+        problems.append(
+            F.when(
+                F.length(raw) > field.max_length,
+                F.lit(f"{name} longer than {field.max_length} characters"),
+            )
+        )
+    return problems
+
+
 def type_payload(envelopes: DataFrame, contract: Contract) -> DataFrame:
     """Typed columns of ``contract`` from the payload, and every reason the row fails added to
-    ``_errors``. Keeps the coordinates, event id and produced_at."""
-    columns, problems = [], []
-    for field in contract.fields:
-        raw = _raw(field)
-        typed = _typed(field, raw)
-        columns.append(typed.alias(field.name))
-        problems += _problems(field, raw, typed)
+    ``_errors``. Keeps the coordinates, event id and produced_at. Each field's text and typed
+    value are computed once, in projections of their own, as every check reads them."""
+    kept = [*COORDINATES, "raw_value", "event_id", "produced_at", "_errors"]
+    raws = [F.col(f"_raw_{i}") for i in range(len(contract.fields))]
+    with_raw = envelopes.select(
+        *kept, *[_raw(f).alias(f"_raw_{i}") for i, f in enumerate(contract.fields)]
+    )
+    typed = [_typed(f, r).alias(f.name) for f, r in zip(contract.fields, raws, strict=True)]
+    with_typed = with_raw.select(*kept, *raws, *typed)
+    problems = [
+        problem
+        for field, raw in zip(contract.fields, raws, strict=True)
+        for problem in _problems(field, raw, F.col(field.name))
+    ]
     errors = F.when(
         F.size("_errors") > 0, F.col("_errors")
     ).otherwise(F.array_compact(F.array(*problems)))  # fmt: skip
-    return envelopes.select(
+    return with_typed.select(
         *COORDINATES,
         "raw_value",
         "event_id",
         F.timestamp_millis("produced_at").alias("produced_at"),
-        *columns,
+        *[f.name for f in contract.fields],
         errors.alias("_errors"),
     )
 

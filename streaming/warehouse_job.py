@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import reduce
 
+import psycopg
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -25,11 +26,18 @@ from lakehouse.spark import trigger_options
 from streaming.delta_io import streaming_query_id
 from streaming.progress import record_rows_out
 from streaming.warehouse import QUARANTINE, change_rows
-from warehouse.sink import LoadResult, SilverTotals, connect_loader, load_changes
+from warehouse.sink import (
+    LoadResult,
+    SilverTotals,
+    WarehouseLoadError,
+    connect_loader,
+    load_changes,
+)
 
 log = logging.getLogger(__name__)
 
 QUERY_NAME = "warehouse"
+LOAD_ATTEMPTS = 3  # a batch whose connection breaks mid-load is loaded again, this many times
 SOURCES = (
     "orders",
     "order_items",
@@ -103,8 +111,27 @@ def load_batch(
     reconciled with ``totals`` (default: a fresh ``silver_totals``)."""
     table = changes.toArrow()
     totals = totals or silver_totals(changes.sparkSession, settings)
-    with connect_loader(settings, secrets) as conn:
-        result = load_changes(conn, QUERY_NAME, query_id, batch_id, table, totals)
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        try:
+            with connect_loader(settings, secrets) as conn:
+                result = load_changes(conn, QUERY_NAME, query_id, batch_id, table, totals)
+            break
+        except psycopg.OperationalError as exc:
+            # The connection went (PostgreSQL restarted) or the transaction was rolled back:
+            # nothing of the batch stayed, or all of it (a COMMIT whose answer was lost), which
+            # the claim in etl.batch_log then skips. Either way loading it again is safe.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if attempt == LOAD_ATTEMPTS:
+                raise WarehouseLoadError(
+                    f"warehouse batch {batch_id} failed {attempt} times, last: {reason}"
+                ) from exc
+            log.warning(
+                "warehouse batch %d interrupted (%s): loading it again (attempt %d of %d)",
+                batch_id,
+                reason,
+                attempt + 1,
+                LOAD_ATTEMPTS,
+            )
     if result is not None and result.mismatches:
         log.warning(
             "warehouse batch %d differs from silver in %s (a batch that ended inside a silver "

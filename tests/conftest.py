@@ -1,5 +1,6 @@
 """Shared fixtures. Tests are marked by folder: tests/unit -> unit, tests/integration ->
-integration, tests/e2e -> e2e, so ``pytest -m unit`` runs the fast tier alone."""
+integration, tests/e2e -> e2e, tests/faults -> faults, so ``pytest -m unit`` runs the fast
+tier alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
 # parses, CPython 3.11.7 fails with "AST constructor recursion depth mismatch" (gh-106905);
 # importing it here, in the main thread at start-up, takes it out of that race.
 
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "faults")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,8 +42,8 @@ def stack(settings: Settings, secrets: Secrets) -> Settings:
 
 @pytest.fixture(autouse=True)
 def _services_for_tier(request: pytest.FixtureRequest) -> None:
-    """Integration and end-to-end tests run against the real stack."""
-    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
+    """Integration, end-to-end and fault-injection tests run against the real stack."""
+    if any(request.node.get_closest_marker(tier) for tier in ("integration", "e2e", "faults")):
         request.getfixturevalue("stack")
 
 

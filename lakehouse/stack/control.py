@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from lakehouse.settings import Secrets, Settings, load_secrets
+from lakehouse.stack import spark_cluster
 from lakehouse.stack.process import check_ports_free
 from lakehouse.stack.services import Service, all_services, dir_size
 
@@ -22,18 +24,22 @@ class ServiceStatus:
     data_bytes: int
 
 
-def managed_services(settings: Settings, secrets: Secrets | None = None) -> list[Service]:
-    return [s for s in all_services(settings, secrets or load_secrets(settings)) if s.managed]
+def managed_services(
+    settings: Settings, secrets: Secrets | None = None, base: Path | None = None
+) -> list[Service]:
+    """The services the project runs (``base``: their folder, default the home)."""
+    services = all_services(settings, secrets or load_secrets(settings), base)
+    return [s for s in services if s.managed]
 
 
-def up(settings: Settings, secrets: Secrets | None = None) -> list[str]:
+def up(settings: Settings, secrets: Secrets | None = None, base: Path | None = None) -> list[str]:
     """Start every managed service that is not running and wait until each is ready.
 
     Services already running are left as they are; each service's idempotent post-start step
     (bucket, database, migrations) runs every time. If any service fails, the ones this call
     started are stopped again, so nothing is left half-started. Returns the names started.
     """
-    services = managed_services(settings, secrets)
+    services = managed_services(settings, secrets, base)
     to_start = [s for s in services if s.process().pid() is None]
     for service in to_start:  # fail on a taken port before anything starts
         check_ports_free(service.name, service.host, service.ports)
@@ -59,10 +65,11 @@ def up(settings: Settings, secrets: Secrets | None = None) -> list[str]:
     return [s.name for s in started]
 
 
-def down(settings: Settings, secrets: Secrets | None = None) -> list[str]:
-    """Stop every service the project started, in reverse order; returns the names stopped."""
-    stopped = []
-    for service in reversed(managed_services(settings, secrets)):
+def down(settings: Settings, secrets: Secrets | None = None, base: Path | None = None) -> list[str]:
+    """Stop every service the project started, in reverse order, after the Spark standalone
+    cluster if it runs (``lakehouse cluster``); returns the names stopped."""
+    stopped = spark_cluster.down(settings, base)
+    for service in reversed(managed_services(settings, secrets, base)):
         if service.process().stop():
             stopped.append(service.name)
     return stopped

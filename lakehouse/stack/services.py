@@ -34,15 +34,20 @@ def dir_size(path: Path) -> int:
 
 
 class Service(ABC):
-    """A service the stack can prepare (once), start, probe and stop."""
+    """A service the stack can prepare (once), start, probe and stop.
+
+    ``base`` holds its data (``services/<name>``), pid file (``run/``) and log (``logs/``):
+    the home by default; another folder runs a second, separate stack (on other ports).
+    """
 
     name: str
     start_deadline_s: float = 90.0
 
-    def __init__(self, settings: Settings, secrets: Secrets) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, base: Path | None = None) -> None:
         self.settings = settings
         self.secrets = secrets
-        self.root = settings.home / "services" / self.name
+        self.base = base or settings.home
+        self.root = self.base / "services" / self.name
 
     @property
     def data_dir(self) -> Path:
@@ -80,12 +85,11 @@ class Service(ABC):
     stop_signal: int = signal.SIGTERM
 
     def process(self) -> ManagedProcess:
-        home = self.settings.home
         return ManagedProcess(
             name=self.name,
-            pid_file=home / "run" / f"{self.name}.pid",
-            log_file=home / "logs" / f"{self.name}.log",
-            marker=str(home),
+            pid_file=self.base / "run" / f"{self.name}.pid",
+            log_file=self.base / "logs" / f"{self.name}.log",
+            marker=str(self.base),
             stop_signal=self.stop_signal,
         )
 
@@ -182,7 +186,7 @@ class KafkaService(Service):
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile=file:{self.root / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
+            f"-Dkafka.logs.dir={self.base / 'logs'}",
             "-cp",
             f"{self.libs}/*",
             main,
@@ -204,7 +208,7 @@ class KafkaService(Service):
                 "--config", str(self.config_file), "--ignore-formatted",
             ),
             what="formatting the Kafka storage (kafka.tools.StorageTool)",
-            log_file=self.settings.home / "logs" / "kafka-format.log",
+            log_file=self.base / "logs" / "kafka-format.log",
         )  # fmt: skip
 
     def argv(self) -> list[str]:
@@ -355,7 +359,7 @@ class PostgresService(Service):
                     "--encoding=UTF8", "--locale=C", "--no-instructions",
                 ],
                 what="initdb of the project's PostgreSQL cluster",
-                log_file=self.settings.home / "logs" / "postgres-initdb.log",
+                log_file=self.base / "logs" / "postgres-initdb.log",
                 user=self.user(),
             )  # fmt: skip
         finally:
@@ -383,12 +387,12 @@ class PostgresService(Service):
         ensure_database(self.settings, self.secrets)
 
 
-def all_services(settings: Settings, secrets: Secrets) -> list[Service]:
-    """The stack's services in start order."""
+def all_services(settings: Settings, secrets: Secrets, base: Path | None = None) -> list[Service]:
+    """The stack's services in start order (``base``: see :class:`Service`)."""
     return [
-        KafkaService(settings, secrets),
-        S3Service(settings, secrets),
-        PostgresService(settings, secrets),
+        KafkaService(settings, secrets, base),
+        S3Service(settings, secrets, base),
+        PostgresService(settings, secrets, base),
     ]
 
 

@@ -21,11 +21,12 @@ from typing import Any
 
 import psycopg
 from chispa import assert_approx_df_equality
+from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.postgres import connect
-from lakehouse.registry import BCB_TOPIC, WEATHER_TOPIC, table_path
+from lakehouse.registry import BCB_TOPIC, OLIST_ENTITIES, WEATHER_TOPIC, kafka_topic, table_path
 from lakehouse.settings import Secrets, Settings, load_secrets
 from lakehouse.storage import s3_client
 from producers.bcb import parse_body
@@ -36,6 +37,7 @@ from producers.sink import KafkaSink
 from producers.synthetic import CUSTOMERS, Manifest, generate
 from producers.weather import load_capitals, parse_weather
 from security.runtime import masking_key
+from streaming.bronze_job import pipeline_topics
 from streaming.contracts import CONTRACTS
 from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from streaming.silver_job import ENTITY_TOPICS
@@ -112,6 +114,14 @@ def produce(settings: Settings, data_dir: Path, orders: int, seed: int) -> Produ
         report = OlistReplay(settings, data_dir, threading.Event()).run("fast")
         for topic, count in report.acked.items():
             acked[topic] = acked.get(topic, 0) + count
+    for topic, count in produce_side_input(settings, manifest).items():
+        acked[topic] = acked.get(topic, 0) + count
+    return Produced(manifest, acked, data_dir)
+
+
+def produce_side_input(settings: Settings, manifest: Manifest) -> dict[str, int]:
+    """Send the bad envelopes and the IPCA/Selic and weather records for the manifest's dates;
+    returns the records acknowledged per topic."""
     sink = KafkaSink(settings, client_id="pipeline-test")
     for topic, values in BAD_ENVELOPES.items():
         for value, _reason in values:
@@ -119,9 +129,7 @@ def produce(settings: Settings, data_dir: Path, orders: int, seed: int) -> Produ
     _macro_and_weather(sink, manifest)
     report = sink.close()
     assert not report.failed, report.summary()
-    for topic, count in report.acked.items():
-        acked[topic] = acked.get(topic, 0) + count
-    return Produced(manifest, acked, data_dir)
+    return dict(report.acked)
 
 
 def read(spark: SparkSession, settings: Settings, layer: str, name: str) -> DataFrame:
@@ -133,6 +141,94 @@ def assert_bronze_equals_produced(
 ) -> None:
     for topic, count in produced.acked.items():
         assert read(spark, settings, "bronze", topic).count() == count, topic
+
+
+def kafka_record_counts(settings: Settings) -> dict[str, int]:
+    """Records per pipeline topic (registry name) in Kafka: the high watermarks summed over
+    partitions (nothing expires in a test, and without transactions offsets are dense)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "counts"})
+    try:
+        listed = consumer.list_topics(timeout=30).topics
+        counts = {}
+        for topic in pipeline_topics():
+            name = kafka_topic(settings, topic)
+            counts[topic] = sum(
+                consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1]
+                for p in listed[name].partitions
+            )
+        return counts
+    finally:
+        consumer.close()
+
+
+def lake_rows(sql: str, settings: Settings, secrets: Secrets) -> list[dict[str, Any]]:
+    """``sql`` over the lake's tables by name (``bronze.olist_orders``), run by DuckDB over
+    delta-rs (no JVM), as rows."""
+    import pyarrow as pa
+
+    from batch.query import run_duckdb
+
+    return pa.table(run_duckdb(sql, settings, secrets)).to_pylist()
+
+
+def assert_bronze_equals_kafka(settings: Settings, secrets: Secrets) -> None:
+    """Every record of every pipeline topic is in bronze exactly once (by its coordinates)."""
+    for topic, count in kafka_record_counts(settings).items():
+        (found,) = lake_rows(
+            "SELECT count(*) AS n, "
+            "count(DISTINCT partition::VARCHAR || ':' || \"offset\"::VARCHAR) AS coordinates "
+            f"FROM bronze.{topic.replace('.', '_')}",
+            settings,
+            secrets,
+        )
+        assert (found["n"], found["coordinates"]) == (count, count), (topic, found, count)
+
+
+def assert_bronze_holds_every_row(settings: Settings, secrets: Secrets, manifest: Manifest) -> None:
+    """Each Olist topic's bronze table holds every good row of the generated files (distinct
+    event ids: a restarted producer may have sent some rows twice), the bad envelopes aside."""
+    for entity in OLIST_ENTITIES:
+        bad = [value for value, _ in BAD_ENVELOPES.get(entity.topic.name, [])] or [""]
+        listed = ", ".join("'" + value.replace("'", "''") + "'" for value in bad)
+        (found,) = lake_rows(
+            "SELECT count(DISTINCT json_extract_string(value, '$.event_id')) AS ids "
+            f"FROM bronze.{entity.topic.name.replace('.', '_')} WHERE value NOT IN ({listed})",
+            settings,
+            secrets,
+        )
+        assert found["ids"] == manifest.rows[entity.file_name], (entity.entity, found)
+
+
+def gold_totals(settings: Settings, secrets: Secrets) -> tuple[Decimal, ...] | None:
+    """GMV, items and freight over gold.daily_sales, then GMV over gold.sales_weather and
+    gold.monthly_gmv (None before the tables exist): each equals the set's when gold caught up."""
+    from batch.query import QueryError
+
+    try:
+        (row,) = lake_rows(
+            "SELECT (SELECT sum(gmv) FROM gold.daily_sales) AS gmv, "
+            "(SELECT sum(items) FROM gold.daily_sales) AS items, "
+            "(SELECT sum(freight) FROM gold.daily_sales) AS freight, "
+            "(SELECT sum(gmv) FROM gold.sales_weather) AS weather_gmv, "
+            "(SELECT sum(gmv_nominal) FROM gold.monthly_gmv) AS monthly_gmv",
+            settings,
+            secrets,
+        )
+    except QueryError:
+        return None
+    return tuple(Decimal(v) if v is not None else Decimal(-1) for v in row.values())
+
+
+def warehouse_batches_since(settings: Settings, secrets: Secrets, since: datetime) -> int | None:
+    """Warehouse batches committed after ``since`` (None while PostgreSQL cannot be reached)."""
+    try:
+        with connect(settings, secrets) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM etl.batch_log WHERE committed_at > %s", (since,)
+            ).fetchone()
+    except psycopg.OperationalError:
+        return None
+    return int(row[0]) if row else 0
 
 
 def assert_silver_and_quarantine_cover_bronze(spark: SparkSession, settings: Settings) -> None:

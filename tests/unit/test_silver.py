@@ -84,7 +84,8 @@ def test_items_are_typed_and_bad_rows_quarantined_with_every_reason(spark) -> No
             (values[3], "olist.order_items", 0, 3, AT, "silver.order_items",
              "missing order_id; price below 0", SEEN),
             (values[4], "olist.order_items", 0, 4, AT, "silver.order_items",
-             "shipping_limit_date is not a timestamp: 19/09/2017; "
+             "shipping_limit_date is not a timestamp (expected yyyy-MM-dd HH:mm:ss): "
+             "19/09/2017; "
              "freight_value is not a money: abc", SEEN),
         ],
         "raw_value STRING, topic STRING, partition INT, offset LONG, kafka_timestamp TIMESTAMP, "
