@@ -1,5 +1,5 @@
 """Canary: plant a known secret and a known CPF, run the smoke pipeline (producer -> Kafka ->
-Spark under spark-submit -> Delta on S3, and the demo's PostgreSQL check), then look for them,
+Spark under spark-submit -> Delta on S3), then look for them,
 and for every credential in the vault, in clear in the logs, Kafka, the Delta tables, the S3
 server's files and PostgreSQL. None may be found outside the vault."""
 
@@ -127,10 +127,6 @@ def test_no_secret_and_no_cpf_in_clear_anywhere(spark, settings, secrets, run_id
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
     runs = [
-        subprocess.run(
-            [str(venv_bin / "lakehouse"), "demo", "--events", "20"],
-            env=env, capture_output=True, text=True, timeout=900, check=False,
-        ),
         subprocess.run(
             [str(venv_bin / "spark-submit"), "--properties-file", "spark-defaults.conf",
              "--conf", f"spark.driver.extraClassPath={settings.jars_dir}/*",

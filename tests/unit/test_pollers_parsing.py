@@ -227,7 +227,7 @@ def test_bundled_capitals_table_has_the_27_capitals_in_brazil() -> None:
     for c in capitals:
         assert -34 < float(c.lat) < 6 and -74 < float(c.lon) < -28, c
     pyproject = (project_root() / "pyproject.toml").read_text()
-    assert 'producers = ["data/*.csv"]' in pyproject  # shipped as package data
+    assert 'producers = ["data/*.csv", "data/*.json"]' in pyproject  # shipped as package data
 
 
 # Redaction
