@@ -42,8 +42,9 @@ def stack(settings: Settings, secrets: Secrets) -> Settings:
 
 @pytest.fixture(autouse=True)
 def _services_for_tier(request: pytest.FixtureRequest) -> None:
-    """Integration, end-to-end and fault-injection tests run against the real stack."""
-    if any(request.node.get_closest_marker(tier) for tier in ("integration", "e2e", "faults")):
+    """Integration and end-to-end tests run against the real stack (the fault-injection
+    tests start a private one: tests/faults/conftest.py)."""
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
         request.getfixturevalue("stack")
 
 
