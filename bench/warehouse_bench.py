@@ -88,7 +88,7 @@ def read_set(data_dir: Path) -> OlistSet:
 
 # --- sink throughput ---------------------------------------------------------------------------
 
-TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%f"  # streaming.warehouse.JSON_OPTIONS
+TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%f"  # streaming.warehouse_changes.JSON_OPTIONS
 CONVERT: dict[str, Callable[[str], object]] = {
     "int": int, "money": Decimal, "rate": Decimal, "double": float, "date": lambda t: t[:10],
     "timestamp": lambda t: datetime.fromisoformat(t).strftime(TIMESTAMP),
@@ -109,7 +109,7 @@ def _json(values: dict[str, object]) -> str:
 
 
 def warehouse_row(entity: str, fields: dict[str, str], tokenise: Any) -> dict[str, object]:
-    """The columns ``streaming.warehouse.change_rows`` sends for one silver row (empty CSV
+    """The columns ``streaming.warehouse_changes.change_rows`` sends for one silver row (empty CSV
     values are null in silver)."""
     typed = {f.name: CONVERT.get(f.kind, str)(fields[f.name]) if fields.get(f.name) else None
              for f in CONTRACTS[entity].fields}  # fmt: skip

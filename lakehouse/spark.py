@@ -149,8 +149,7 @@ def spark_home() -> Path:
 
 LAUNCHER = """\
 # Written by lakehouse (lakehouse/spark.py): the primary resource of `spark-submit` for the
-# module {module}. Python puts the primary resource's folder first on sys.path, so submitting
-# streaming/app.py itself would let streaming/warehouse.py hide the `warehouse` package.
+# module {module}, run as a module so that imports resolve as they do under `python -m`.
 import runpy
 
 runpy.run_module({module!r}, run_name="__main__", alter_sys=True)

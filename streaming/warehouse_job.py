@@ -25,7 +25,7 @@ from lakehouse.settings import Secrets, Settings
 from lakehouse.spark import trigger_options
 from streaming.delta_io import streaming_query_id
 from streaming.progress import record_rows_out
-from streaming.warehouse import QUARANTINE, change_rows
+from streaming.warehouse_changes import QUARANTINE, change_rows
 from warehouse.sink import (
     LoadResult,
     SilverTotals,

@@ -118,9 +118,10 @@ def load_changes(
     changes: pa.Table,
     silver_totals: SilverTotals | None = None,
 ) -> LoadResult | None:
-    """Load ``changes`` (``streaming.warehouse.CHANGE_SCHEMA`` columns) as batch ``batch_id``
-    of query ``query_id``; None when that batch was loaded before. ``silver_totals`` enables
-    the reconciliation. ``conn`` is in autocommit mode, so the load is its own transaction."""
+    """Load ``changes`` (``streaming.warehouse_changes.CHANGE_SCHEMA`` columns) as batch
+    ``batch_id`` of query ``query_id``; None when that batch was loaded before.
+    ``silver_totals`` enables the reconciliation. ``conn`` is in autocommit mode, so the load
+    is its own transaction."""
     if not conn.autocommit:
         raise ValueError("load_changes needs an autocommit connection (it opens its transaction)")
     with conn.transaction():

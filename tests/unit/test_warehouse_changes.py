@@ -10,7 +10,7 @@ from decimal import Decimal
 from chispa import assert_df_equality
 
 from security.masking import token
-from streaming.warehouse import CHANGE_SCHEMA, change_rows
+from streaming.warehouse_changes import CHANGE_SCHEMA, change_rows
 
 KEY = (1, b"k" * 32)
 
