@@ -1,6 +1,6 @@
 """Throughput of the Spark masking columns on synthetic rows.
 
-    python bench/masking_bench.py [--rows 1000000] [--runs 3]
+    python -m bench.masking_bench [--rows 1000000] [--runs 3]
 
 Generates the rows in Spark (CPF, e-mail, phone and a review text with them embedded), caches
 them, then times a ``noop`` write of: (a) the rows as they are (baseline), (b) the rows plus

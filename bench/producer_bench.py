@@ -1,7 +1,7 @@
 """Producer throughput: the Olist CSV replay beside a bare confluent-kafka loop that sends the
 same pre-serialised bytes, in the same run, against the stack's real broker.
 
-    .lakehouse/venv/bin/python bench/producer_bench.py [--orders 20000] [--runs 3]
+    .lakehouse/venv/bin/python -m bench.producer_bench [--orders 20000] [--runs 3]
 
 Needs the stack up (`lakehouse stack up`). Prints records/s for each, median of the runs.
 """
@@ -15,41 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Producer
-
-from lakehouse.kafka import producer_config
+from bench.baselines import kafka_bare_loop, serialised_rows
 from lakehouse.settings import get_settings
-from producers.csv_records import read_records
 from producers.daemon import state_dir
-from producers.olist import OlistReplay, Row, present_entities, read_header, to_row
+from producers.olist import OlistReplay
 from producers.synthetic import generate
-
-
-def serialised_rows(data_dir: Path) -> list[Row]:
-    """Every record as the replay would send it (the baseline's input, built untimed)."""
-    rows = []
-    for entity in present_entities(data_dir):
-        path = data_dir / entity.file_name
-        header, after = read_header(entity, path)
-        for record in read_records(path, after.offset, after.line):
-            rows.append(to_row(entity, header, record, f"{entity.file_name}:{record.line}"))
-    return rows
-
-
-def bare_loop(rows: list[Row]) -> float:
-    """Seconds for a bare idempotent producer loop over pre-serialised rows."""
-    producer = Producer(producer_config(get_settings(), **{"client.id": "bench-bare"}))
-    began = time.perf_counter()
-    for row in rows:
-        while True:
-            try:
-                producer.produce(row.topic, key=row.key.encode(), value=row.value)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    assert producer.flush(120) == 0
-    return time.perf_counter() - began
 
 
 def replay(data_dir: Path) -> tuple[float, int]:
@@ -73,7 +43,7 @@ def main() -> None:
         rows = serialised_rows(data_dir)
         bare, replays = [], []
         for _ in range(args.runs):
-            bare.append(bare_loop(rows))
+            bare.append(kafka_bare_loop(get_settings(), rows))
             seconds, acked = replay(data_dir)
             assert acked == len(rows), (acked, len(rows))
             replays.append(seconds)

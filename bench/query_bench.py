@@ -2,7 +2,7 @@
 process, beside reading the same Parquet files with pyarrow alone (no Delta log) and beside
 Spark SQL.
 
-    .lakehouse/venv/bin/python bench/query_bench.py [--orders 100000] [--runs 10]
+    .lakehouse/venv/bin/python -m bench.query_bench [--orders 100000] [--runs 10]
         [--cold-runs 7] [--namespace NS] [--skip-spark]
 
 With the stack up. A silver.orders-shaped table of ``--orders`` rows (written by Spark in 4

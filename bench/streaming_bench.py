@@ -2,7 +2,7 @@
 drained with ``availableNow`` in turn, beside a bare Spark ``rate-micro-batch`` -> Delta append
 of as many rows to the same object store, in the same run and the same Spark session.
 
-    .lakehouse/venv/bin/python bench/streaming_bench.py [--events 200000] [--seed 7]
+    .lakehouse/venv/bin/python -m bench.streaming_bench [--events 200000] [--seed 7]
 
 Needs the stack up (`lakehouse stack up`). Works in a namespace of its own (``bench-<time>``):
 a synthetic Olist set of about ``--events`` records is replayed into its topics first. Prints
@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from bench.baselines import spark_rate_to_delta
 from lakehouse.registry import table_path
-from lakehouse.settings import Settings, get_settings
+from lakehouse.settings import get_settings
 from lakehouse.spark import build_spark_session
 from producers.olist import OlistReplay
 from producers.synthetic import generate
@@ -42,22 +42,6 @@ def timed_layer(start: Callable[[], StreamingQuery]) -> tuple[float, int]:
     query.awaitTermination()
     seconds = time.perf_counter() - began
     return seconds, sum(p["numInputRows"] for p in query.recentProgress)
-
-
-def baseline(spark: SparkSession, settings: Settings, rows: int) -> float:
-    """Seconds for a bare rate-micro-batch -> Delta append of ``rows`` rows (one batch)."""
-    began = time.perf_counter()
-    query = (
-        spark.readStream.format("rate-micro-batch")
-        .option("rowsPerBatch", rows)
-        .load()
-        .writeStream.format("delta")
-        .option("checkpointLocation", table_path(settings, "bronze", "_bench_rate_ckpt"))
-        .trigger(availableNow=True)
-        .start(table_path(settings, "bronze", "_bench_rate"))
-    )
-    query.awaitTermination()
-    return time.perf_counter() - began
 
 
 def main() -> None:
@@ -93,7 +77,7 @@ def main() -> None:
         ),
     }
     rate_rows = results["bronze (Kafka -> Delta)"][1]
-    rate_s = baseline(spark, settings, rate_rows)
+    rate_s = spark_rate_to_delta(spark, table_path(settings, "bronze", "_bench_rate"), rate_rows)
     rate = rate_rows / rate_s
 
     print(f"\n{'layer':42} {'events':>9} {'seconds':>8} {'events/s':>9} {'x baseline':>10}")

@@ -1,7 +1,7 @@
 """Warehouse load throughput beside a bare COPY of the same bytes, and order freshness from
 Kafka to dw.fct_order with the streaming application running as a service.
 
-    .lakehouse/venv/bin/python bench/warehouse_bench.py [--rows 100000] [--runs 3]
+    .lakehouse/venv/bin/python -m bench.warehouse_bench [--rows 100000] [--runs 3]
         [--rate 20] [--duration 60] [--skip-sink] [--skip-freshness] [--json PATH]
 
 Needs the stack up (`lakehouse stack up`). Sink: a synthetic Olist set turned (in Python, no
