@@ -44,16 +44,19 @@ COUNTS = "SELECT (SELECT count(*) FROM dw.fct_order), (SELECT count(*) FROM dw.f
 COUNTS += " (SELECT count(*) FROM dw.fct_payment)"
 
 
-def events_per_order(seed: int) -> float:
-    """Records the generator writes per order (measured on 2,000 orders)."""
-    with tempfile.TemporaryDirectory() as folder:
-        manifest = generate(Path(folder), 2_000, seed=seed)
-    return sum(manifest.rows.values()) / manifest.orders
+def sized_set(folder: Path, events: int, seed: int, tolerance: float = 0.02) -> Manifest:
+    """A synthetic set of about ``events`` records (within ``tolerance``) in ``folder``.
 
-
-def sized_set(folder: Path, events: int, seed: int) -> Manifest:
-    """A synthetic set of about ``events`` records in ``folder``."""
-    return generate(folder, max(1, round(events / events_per_order(seed))), seed=seed)
+    Records per order fall as the set grows (geolocation and sellers saturate), so the order
+    count is corrected from each generated set until the total lands within the tolerance."""
+    orders = max(1, round(events / 8.0))
+    for _ in range(4):
+        manifest = generate(folder, orders, seed=seed)
+        total = sum(manifest.rows.values())
+        if abs(total - events) <= tolerance * events:
+            break
+        orders = max(1, round(orders * events / total))
+    return manifest
 
 
 def _cli(settings: Settings, log_file: Path, *args: str) -> subprocess.Popen[bytes]:
