@@ -5,7 +5,7 @@ tests using it. One private stack serves the whole suite."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,8 @@ import pytest
 from lakehouse.scheduling import state_dir
 from lakehouse.settings import Secrets, Settings
 from tests.faults.private_stack import PrivateStack, private_stack
+
+RECOVERIES = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +33,18 @@ def faults_spark(spark: Any, faults_stack: PrivateStack) -> Any:
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     hadoop.set(f"fs.s3a.bucket.{s3.bucket}.endpoint", s3.url)
     return spark
+
+
+@pytest.fixture
+def report_recovery(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Add a line to the "fault recoveries" section that ends the pytest run's output, shown
+    whether the test passed or failed (a passing test's prints are captured)."""
+    return request.config.stash.setdefault(RECOVERIES, []).append
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(RECOVERIES, [])
+    if lines:
+        terminalreporter.section("fault recoveries")
+        for line in lines:
+            terminalreporter.write_line(line)
