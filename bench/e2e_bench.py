@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.memory import PeakMemory, tree
-from lakehouse.kafka import ensure_topics
+from lakehouse.kafka import delete_topics, ensure_topics
 from lakehouse.postgres import connect, drop_database, ensure_database
 from lakehouse.registry import all_topics
 from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
@@ -164,6 +164,7 @@ def e2e_run(
             if process is not None and process.poll() is None:
                 process.kill()
         drop_database(settings, secrets)
+        delete_topics(settings, all_topics())
     events = sum(manifest.rows.values())
     return {
         "namespace": name,

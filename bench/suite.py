@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import baselines, e2e_bench, warehouse_bench
 from bench.results_md import render
-from lakehouse.kafka import ensure_topics
+from lakehouse.kafka import delete_topics, ensure_topics
 from lakehouse.postgres import connect
 from lakehouse.registry import all_topics, table_path
 from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
@@ -83,6 +83,7 @@ def stage_baselines(
         spark.stop()
     out["spark_rate_to_delta"] = {"median_s": rate_s, "runs_s": rate_runs, "per_s": n / rate_s}
     print(f"  Spark rate -> Delta: {n / rate_s:,.0f} rows/s", flush=True)
+    delete_topics(settings, all_topics())
     return out
 
 

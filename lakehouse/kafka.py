@@ -56,3 +56,25 @@ def ensure_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float 
                 raise StackError(f"could not create Kafka topic {name}: {exc}") from exc
         log.info("created topic %s", name)
     return list(wanted)
+
+
+def delete_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float = 30) -> list[str]:
+    """Delete the topics that exist (in the settings' namespace), records and all; returns the
+    broker names deleted. For throwaway namespaces (benchmarks), never the pipeline's own."""
+    if not settings.namespace:
+        raise ValueError("delete_topics deletes a namespace's topics, never the pipeline's own")
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
+    names = [n for n in (kafka_topic(settings, t.name) for t in topics) if n in existing]
+    if not names:
+        return []
+    for name, future in admin.delete_topics(names, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise StackError(f"could not delete Kafka topic {name}: {exc}") from exc
+    log.info("deleted %d topics of namespace %s", len(names), settings.namespace)
+    return names
