@@ -34,6 +34,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from batch.query import run_query
+from bench.baselines import s3_filesystem
 from lakehouse.registry import table_path
 from lakehouse.settings import Settings, get_settings, load_secrets
 
@@ -88,14 +89,7 @@ def write_orders(settings: Settings, orders: int) -> float:
 
 
 def pyarrow_baseline(settings: Settings, wanted: str) -> Callable[[], object]:
-    secrets = load_secrets(settings)
-    s3 = pafs.S3FileSystem(
-        access_key=secrets.require("s3_access_key"),
-        secret_key=secrets.require("s3_secret_key"),
-        endpoint_override=settings.s3.url,
-        region=settings.s3.region,
-        scheme="https" if settings.s3.secure else "http",
-    )
+    s3 = s3_filesystem(settings, load_secrets(settings))
     folder = table_path(settings, "silver", "orders").removeprefix("s3a://")
 
     def read() -> object:

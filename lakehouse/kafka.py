@@ -20,6 +20,13 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
 
 
+def _existing_topics(admin: AdminClient, settings: Settings, timeout_s: float) -> set[str]:
+    try:
+        return set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
+
+
 def producer_config(settings: Settings, **overrides: object) -> dict[str, object]:
     """Idempotent producer settings: no duplicates on retry, order kept per partition."""
     return {
@@ -36,10 +43,7 @@ def ensure_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float 
     """Create the topics that do not exist yet (in the settings' namespace); returns the
     broker names created."""
     admin = admin_client(settings)
-    try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:
-        raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
+    existing = _existing_topics(admin, settings, timeout_s)
     named = {kafka_topic(settings, t.name): t for t in topics}
     wanted = {name: t for name, t in named.items() if name not in existing}
     if not wanted:
@@ -64,17 +68,15 @@ def delete_topics(settings: Settings, topics: Iterable[Topic], timeout_s: float 
     if not settings.namespace:
         raise ValueError("delete_topics deletes a namespace's topics, never the pipeline's own")
     admin = admin_client(settings)
-    try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:
-        raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
+    existing = _existing_topics(admin, settings, timeout_s)
     names = [n for n in (kafka_topic(settings, t.name) for t in topics) if n in existing]
     if not names:
         return []
     for name, future in admin.delete_topics(names, operation_timeout=timeout_s).items():
         try:
             future.result(timeout=timeout_s)
-        except KafkaException as exc:
-            raise StackError(f"could not delete Kafka topic {name}: {exc}") from exc
+        except KafkaException as exc:  # listed a moment ago but gone since: deleted is fine
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise StackError(f"could not delete Kafka topic {name}: {exc}") from exc
     log.info("deleted %d topics of namespace %s", len(names), settings.namespace)
     return names

@@ -15,19 +15,9 @@ from pathlib import Path
 import pytest
 
 from security.keys import MasterKey
+from tests.faults.private_stack import free_ports
 
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def _process_groups() -> dict[int, int]:
@@ -82,7 +72,7 @@ def other(tmp_path: Path, settings) -> Iterator[Lakehouse]:
     (home / "kafka").symlink_to(settings.home / "kafka")
     (home / "bin" / "versitygw").symlink_to(settings.home / "bin" / "versitygw")
     shutil.copy(settings.home / "bin" / ".versitygw.version", home / "bin")
-    kafka, controller, s3, pg = _free_ports(4)
+    kafka, controller, s3, pg = free_ports(4)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
     env.update(
         LAKEHOUSE_HOME=str(home),
