@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from lakehouse.postgres import connect
 from lakehouse.settings import Secrets, Settings
 from lakehouse.storage import s3_client
+from producers.synthetic import CUSTOMERS, Manifest
 from security.runtime import audit_trail
 from tests.integration import pipeline_input as pi
 
@@ -40,16 +41,25 @@ def _lakehouse(settings: Settings, *argv: str) -> subprocess.CompletedProcess[st
     )
 
 
-def _wait_for_warehouse(settings: Settings, secrets: Secrets, orders: int) -> None:
+def _wait_for_warehouse(settings: Settings, secrets: Secrets, manifest: Manifest) -> None:
+    """Until the star schema holds every order and every customer row of the files (orders can
+    land first, against inferred customers, while silver.customers has not merged yet)."""
+    customers = manifest.rows[CUSTOMERS]
     deadline = time.monotonic() + 400
-    count = -1
+    counts: tuple[int, int] = (-1, -1)
     while time.monotonic() < deadline:
         with connect(settings, secrets, role="reader") as conn:
-            count = conn.execute("SELECT count(*) FROM dw.fct_order").fetchone()[0]
-        if count == orders:
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM dw.fct_order),"
+                " (SELECT count(*) FROM dw.dim_customer WHERE NOT is_inferred)"
+            ).fetchone()
+        if counts == (manifest.orders, customers):
             return
         time.sleep(1)
-    raise AssertionError(f"the warehouse holds {count} of {orders} orders after 400 s")
+    raise AssertionError(
+        f"after 400 s the warehouse holds {counts[0]} of {manifest.orders} orders and "
+        f"{counts[1]} of {customers} customers"
+    )
 
 
 def _subject(data_dir: Path) -> dict[str, str]:
@@ -84,7 +94,7 @@ def test_service_mode_runs_lake_jobs_live_and_stops_cleanly(
         env={"LAKEHOUSE_MAINTENANCE__ERASURE_VACUUM_HOURS": "0"},
     )
     try:
-        _wait_for_warehouse(ns_settings, secrets, produced.manifest.orders)
+        _wait_for_warehouse(ns_settings, secrets, produced.manifest)
 
         # OPTIMIZE + VACUUM while the queries run (they go on polling and committing)
         # silver tables hold at least two small files by now (the empty table's, one per MERGE)
