@@ -2,23 +2,30 @@
 drained with ``availableNow`` in turn, beside a bare Spark ``rate-micro-batch`` -> Delta append
 of as many rows to the same object store, in the same run and the same Spark session.
 
-    .lakehouse/venv/bin/python -m bench.streaming_bench [--events 200000] [--seed 7]
+    .lakehouse/venv/bin/python -m bench.streaming_bench [--events 200000] [--seed 7] [--jobs]
 
 Needs the stack up (`lakehouse stack up`). Works in a namespace of its own (``bench-<time>``):
 a synthetic Olist set of about ``--events`` records is replayed into its topics first. Prints
 events/s per layer; a layer's events are the rows it read (bronze: Kafka records; silver: the
-bronze rows; gold: the silver changes).
+bronze rows; gold: the silver changes). With ``--jobs`` it also prints, per layer, each
+micro-batch's phases (Spark's progress report) and the Spark jobs that took at least
+``--min-job-s`` (from the Spark UI's REST API, which ``--jobs`` turns on): where a batch's
+time goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
+from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from bench.baselines import spark_rate_to_delta
@@ -35,21 +42,59 @@ from streaming.silver_job import ensure_silver_tables, start_silver
 EVENTS_PER_ORDER = 6.8  # orders, items, payments, reviews, customers, products, sellers, geo...
 
 
-def timed_layer(start: Callable[[], StreamingQuery]) -> tuple[float, int]:
-    """Seconds to drain one layer's query, and the rows it read."""
+def timed_layer(start: Callable[[], StreamingQuery]) -> tuple[float, int, StreamingQuery]:
+    """Seconds to drain one layer's query, the rows it read, and the query."""
     began = time.perf_counter()
     query = start()
     query.awaitTermination()
     seconds = time.perf_counter() - began
-    return seconds, sum(p["numInputRows"] for p in query.recentProgress)
+    return seconds, sum(p["numInputRows"] for p in query.recentProgress), query
 
 
-def main() -> None:
+def _ui_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fGMT").replace(tzinfo=timezone.utc)
+
+
+def spark_jobs(spark: SparkSession) -> list[dict]:
+    """Every finished Spark job of the session (the UI's REST API), oldest first."""
+    url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}"
+    with urllib.request.urlopen(f"{url}/jobs", timeout=30) as answer:
+        jobs = json.load(answer)
+    return sorted((j for j in jobs if "completionTime" in j), key=lambda j: j["jobId"])
+
+
+def print_breakdown(query: StreamingQuery, jobs: list[dict], min_job_s: float) -> None:
+    """Each batch's phases, then the query's Spark jobs of at least ``min_job_s`` seconds."""
+    for progress in query.recentProgress:
+        phases = ", ".join(f"{k} {v / 1000:.1f}" for k, v in progress["durationMs"].items())
+        print(f"  batch {progress['batchId']}: {progress['numInputRows']:,} rows; s: {phases}")
+    mine = [j for j in jobs if str(query.id) in (j.get("description") or "")]
+    if not mine:
+        return
+    first = _ui_time(mine[0]["submissionTime"])
+    for job in mine:
+        seconds = (
+            _ui_time(job["completionTime"]) - _ui_time(job["submissionTime"])
+        ).total_seconds()
+        if seconds >= min_job_s:
+            offset = (_ui_time(job["submissionTime"]) - first).total_seconds()
+            tasks = job["numTasks"]
+            print(f"  job {job['jobId']:>5} at +{offset:6.1f} s: {seconds:6.2f} s, {tasks} tasks")
+    print(f"  {len(mine)} Spark jobs in all")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    settings = get_settings().model_copy(update={"namespace": f"bench-{int(time.time())}"})
+    parser.add_argument("--jobs", action="store_true", help="print where each layer's time goes")
+    parser.add_argument("--min-job-s", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    spark_settings = settings.spark.model_copy(update={"ui_enabled": args.jobs})
+    settings = settings.model_copy(
+        update={"namespace": f"bench-{int(time.time())}", "spark": spark_settings}
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         manifest = generate(Path(folder), max(1, round(args.events / EVENTS_PER_ORDER)), args.seed)
@@ -76,12 +121,17 @@ def main() -> None:
             lambda: start_gold(spark, settings, trigger=drain)
         ),
     }
+    if args.jobs:
+        jobs = spark_jobs(spark)
+        for layer, (_, _, query) in results.items():
+            print(f"\n{layer}")
+            print_breakdown(query, jobs, args.min_job_s)
     rate_rows = results["bronze (Kafka -> Delta)"][1]
     rate_s = spark_rate_to_delta(spark, table_path(settings, "bronze", "_bench_rate"), rate_rows)
     rate = rate_rows / rate_s
 
     print(f"\n{'layer':42} {'events':>9} {'seconds':>8} {'events/s':>9} {'x baseline':>10}")
-    for layer, (seconds, rows) in results.items():
+    for layer, (seconds, rows, _) in results.items():
         per_s = rows / seconds
         print(f"{layer:42} {rows:9,} {seconds:8.1f} {per_s:9,.0f} {per_s / rate:10.2f}")
     name = "baseline: rate-micro-batch -> Delta append"
