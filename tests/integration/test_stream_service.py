@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -22,6 +21,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.postgres import connect
 from lakehouse.settings import Secrets, Settings
+from lakehouse.stack.process import wait_until
 from lakehouse.storage import s3_client
 from producers.synthetic import CUSTOMERS, Manifest
 from security.runtime import audit_trail
@@ -44,22 +44,18 @@ def _lakehouse(settings: Settings, *argv: str) -> subprocess.CompletedProcess[st
 def _wait_for_warehouse(settings: Settings, secrets: Secrets, manifest: Manifest) -> None:
     """Until the star schema holds every order and every customer row of the files (orders can
     land first, against inferred customers, while silver.customers has not merged yet)."""
-    customers = manifest.rows[CUSTOMERS]
-    deadline = time.monotonic() + 400
-    counts: tuple[int, int] = (-1, -1)
-    while time.monotonic() < deadline:
+    wanted = (manifest.orders, manifest.rows[CUSTOMERS])
+
+    def loaded() -> bool:
         with connect(settings, secrets, role="reader") as conn:
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM dw.fct_order),"
                 " (SELECT count(*) FROM dw.dim_customer WHERE NOT is_inferred)"
             ).fetchone()
-        if counts == (manifest.orders, customers):
-            return
-        time.sleep(1)
-    raise AssertionError(
-        f"after 400 s the warehouse holds {counts[0]} of {manifest.orders} orders and "
-        f"{counts[1]} of {customers} customers"
-    )
+        return counts == wanted
+
+    what = f"{wanted[0]} orders and {wanted[1]} customers in the warehouse"
+    wait_until(loaded, deadline_s=400, what=what, poll_s=1)
 
 
 def _subject(data_dir: Path) -> dict[str, str]:
