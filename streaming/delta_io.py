@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from delta.tables import DeltaMergeBuilder
+from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,16 @@ def writing(path: str) -> Iterator[None]:
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    """Whether a Delta table lives at ``path`` (its ``_delta_log`` folder exists): one request
-    to the object store, where loading the table would read its log."""
+    """Whether a Delta table lives at ``path``: it has a committed version. A ``_delta_log``
+    folder alone is not enough: a driver killed while creating the table leaves the folder
+    (and Delta's ``_staged_commits``) without a commit, and such a table must be created again.
+    One request to the object store when the folder is missing, the common case."""
     jvm = spark.sparkContext._jvm
     log_path = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
     file_system = log_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return bool(file_system.exists(log_path))
+    if not file_system.exists(log_path):
+        return False
+    return bool(DeltaTable.isDeltaTable(spark, path))
 
 
 def ensure_table(

@@ -5,6 +5,9 @@ trigger) runs on a private stack (its own Kafka, S3 server and PostgreSQL on fre
 the shared stack is never disturbed) while the real Olist producer replays a synthetic set in
 event time, paced to keep sending through every fault. In sequence:
 
+0. the driver killed with SIGKILL during its very first start, while it creates the lake's
+   tables and its queries' checkpoints, at ``FIRST_START_KILLS`` points: it must finish or
+   recreate a half-created table by itself on the next start;
 1. the driver killed with SIGKILL (its process group: driver and JVM) ``KILLS`` times at
    random points (seeded): a random delay after the driver's first micro-batch, or into its
    start-up; among them the producer is killed with SIGKILL mid-file and started again (it
@@ -65,6 +68,14 @@ PACED_REPLAY_S = 1500.0
 BATCH_KILLS = (1, 4, 8)
 BATCH_DELAY_S = (0.0, 4.0)
 START_UP_DELAY_S = (3.0, 30.0)
+# Kills during the first start, each when the driver's log shows this much progress since it
+# started: its first table created, some tables created, its first query started (writing
+# the checkpoint's first files).
+FIRST_START_KILLS = (
+    ("first table created", re.compile(rb"INFO streaming\.delta_io: created "), 1),
+    ("tables being created", re.compile(rb"INFO streaming\.delta_io: created "), 6),
+    ("first query starting", re.compile(rb"INFO streaming\.progress: query \w+ started"), 1),
+)
 S3_DOWN_S = 30.0
 RECOVERY_BOUND_S = 240.0  # generous: a restart is a JVM start and a first batch on 2 cores
 POLL_S = 0.5
@@ -122,9 +133,15 @@ class Run:
 
     def batches_since(self, offset: int) -> int:
         """Micro-batches logged by the application after byte ``offset`` of its log."""
+        return self.lines_since(offset, pi.BATCH_LINE)
+
+    def lines_since(self, offset: int, pattern: re.Pattern[bytes]) -> int:
+        """Lines matching ``pattern`` logged after byte ``offset`` of the application's log."""
+        if not self.log.exists():
+            return 0
         with self.log.open("rb") as handle:
             handle.seek(offset)
-            return len(pi.BATCH_LINE.findall(handle.read()))
+            return len(pattern.findall(handle.read()))
 
     def replayed_groups(self) -> int:
         """Order groups the event-time replay has had acknowledged, from its ledger."""
@@ -135,9 +152,11 @@ class Run:
             return 0
         return positions.get(f"event-time:{self.data_dir.resolve()}", {}).get("records", 0)
 
-    def wait(self, what: str, condition: Callable[[], bool], deadline_s: float) -> float:
-        """Seconds until ``condition()`` holds; fails past the deadline or if the supervisor
-        exits."""
+    def wait(
+        self, what: str, condition: Callable[[], bool], deadline_s: float, poll_s: float = POLL_S
+    ) -> float:
+        """Seconds until ``condition()`` holds (checked every ``poll_s``); fails past the
+        deadline or if the supervisor exits."""
         began = time.monotonic()
         while not condition():
             assert self.supervisor is None or self.supervisor.poll() is None, (
@@ -146,7 +165,7 @@ class Run:
             )
             elapsed = time.monotonic() - began
             assert elapsed < deadline_s, f"no {what} within {deadline_s:.0f} s: {self.log_tail()}"
-            time.sleep(POLL_S)
+            time.sleep(poll_s)
         return time.monotonic() - began
 
     def recovered(self, fault: str, since: float, condition: Callable[[], bool]) -> float:
@@ -231,13 +250,28 @@ def next_batch_after(run: Run, offset: int) -> datetime | None:
     return datetime.strptime(found.group(1).decode(), "%Y-%m-%d %H:%M:%S,%f") if found else None
 
 
-def kill_series(run: Run, rng: random.Random, speedup: float, started: float) -> list[Kill]:
-    """``KILLS`` SIGKILLs of the driver (started at ``started``) and of its successors at
-    random points; the producer killed and restarted after the third. Returns the kills once
-    the pipeline made progress after the last."""
+def first_start_kills(run: Run, started: float) -> Driver:
+    """SIGKILL the first driver (started at ``started``) and its successors at each of
+    ``FIRST_START_KILLS``, before any micro-batch; returns the driver that then runs."""
     pid = read_driver_pid(run.settings)
     assert pid is not None
     driver = Driver(pid, started, 0)
+    for number, (phase, pattern, count) in enumerate(FIRST_START_KILLS, start=1):
+        run.wait(
+            phase,
+            lambda d=driver, p=pattern, n=count: run.lines_since(d.offset, p) >= n,
+            RECOVERY_BOUND_S,
+            poll_s=0.05,  # the kill lands as soon after the line as it can
+        )
+        assert run.batches_since(0) == 0, "a micro-batch ran before the first start was killed"
+        _kill, driver = kill_driver(run, driver, number, f"first start: {phase}")
+    return driver
+
+
+def kill_series(run: Run, rng: random.Random, speedup: float, driver: Driver) -> list[Kill]:
+    """``KILLS`` SIGKILLs of ``driver`` and of its successors at random points; the producer
+    killed and restarted after the third. Returns the kills once the pipeline made progress
+    after the last."""
     kills: list[Kill] = []
     for number in range(1, KILLS + 1):
         if number in BATCH_KILLS:
@@ -320,11 +354,16 @@ def test_pipeline_recovers_from_faults_without_manual_action(
         run.start_producer(speedup)
         run.start_supervisor()
         started = time.monotonic()
+        run.wait("the first driver", lambda: read_driver_pid(settings) is not None, 60)
+
+        # 0. SIGKILL of the driver during its first start, at each of FIRST_START_KILLS
+        driver = first_start_kills(run, started)
         first = run.wait("the first micro-batch", lambda: run.batches_since(0) > 0, 600)
-        print(f"first micro-batch {first:.1f} s after the start", flush=True)
+        print(f"first micro-batch {first:.1f} s after the last first-start kill", flush=True)
+        run.recoveries.append(("driver SIGKILLs during its first start", first))
 
         # 1. SIGKILL of the driver, KILLS times; the producer killed once among them
-        kill_series(run, rng, speedup, started)
+        kill_series(run, rng, speedup, driver)
 
         # 2. PostgreSQL restarted during a warehouse load
         wait_for_load_in_progress(run, secrets, 300)
@@ -379,7 +418,8 @@ def test_pipeline_recovers_from_faults_without_manual_action(
             report_recovery(f"{fault}: pipeline progressing again after {took:.1f} s")
         report_recovery(f"faulted run: {time.monotonic() - began:.0f} s in all")
     text = run.log.read_text(errors="replace")
-    assert len(re.findall(r"streaming application killed by SIGKILL", text)) == KILLS
+    killed = len(re.findall(r"streaming application killed by SIGKILL", text))
+    assert killed == len(FIRST_START_KILLS) + KILLS
     # the PostgreSQL restart: the lease's session went, and the driver took the lease again
     assert "took the lake's lease again on a new PostgreSQL session" in text
     print(f"warehouse loads cut by the restart and loaded again: {text.count('interrupted (')}")

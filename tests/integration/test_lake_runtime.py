@@ -3,6 +3,7 @@ MERGE, time travel), a Kafka round trip, and a PostgreSQL round trip."""
 
 from __future__ import annotations
 
+import io
 import json
 
 from chispa import assert_df_equality
@@ -13,6 +14,8 @@ from lakehouse.kafka import ensure_topics, producer_config
 from lakehouse.postgres import connect
 from lakehouse.registry import Topic, table_path
 from lakehouse.stack.process import wait_until
+from lakehouse.storage import s3_client
+from streaming.delta_io import ensure_table, table_exists
 
 
 def test_delta_on_s3_write_read_merge_and_time_travel(spark, settings, run_id) -> None:
@@ -93,3 +96,18 @@ def test_postgres_round_trip(settings, secrets, run_id) -> None:
         user = conn.execute("SELECT current_user").fetchone()[0]
     assert back == rows
     assert user == settings.postgres.user
+
+
+def test_a_half_created_table_is_created_again(spark, settings, secrets, run_id) -> None:
+    """A driver killed while creating a table leaves ``_delta_log`` (with Delta's
+    ``_staged_commits``) but no commit: the next start must create the table, not take the
+    folder for one."""
+    path = table_path(settings, "smoke", f"it_half_created_{run_id}")
+    key = path.removeprefix(f"s3a://{settings.s3.bucket}/") + "/_delta_log/_staged_commits/.keep"
+    s3_client(settings, secrets).put_object(settings.s3.bucket, key, io.BytesIO(b""), 0)
+    assert not table_exists(spark, path)
+
+    ensure_table(spark, path, "k INT, v STRING")
+    assert table_exists(spark, path)
+    assert spark.read.format("delta").load(path).columns == ["k", "v"]
+    assert DeltaTable.forPath(spark, path).history().count() == 1

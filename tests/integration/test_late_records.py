@@ -1,0 +1,87 @@
+"""Records whose Kafka timestamps are hours older than records already processed (a backlog
+after downtime, read in proportion across topics) are not "late": every one reaches silver or
+the quarantine and the warehouse, and no query drops a row behind a watermark."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Producer
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.kafka import ensure_topics, producer_config
+from lakehouse.postgres import connect
+from lakehouse.registry import all_topics, kafka_topic, table_path
+from lakehouse.settings import Secrets, Settings
+from producers.envelope import envelope
+from streaming.app import start_queries
+
+HOURS_OLDER = 3
+TOPIC = "olist.orders"
+
+
+def _send_orders(settings: Settings, first: int, count: int, timestamp_ms: int) -> None:
+    """``count`` orders numbered from ``first``, each with Kafka timestamp ``timestamp_ms``."""
+    producer = Producer(producer_config(settings))
+    failed: list[str] = []
+    for number in range(first, first + count):
+        payload = {
+            "order_id": f"late-{number:05d}",
+            "customer_id": f"c-{number:05d}",
+            "order_status": "delivered",
+            "order_purchase_timestamp": "2017-03-04 10:11:12",
+        }
+        key, value = envelope("olist", "orders", ("order_id",), payload)
+        producer.produce(
+            kafka_topic(settings, TOPIC),
+            key=key,
+            value=value,
+            timestamp=timestamp_ms,
+            on_delivery=lambda err, _msg: failed.append(str(err)) if err else None,
+        )
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert not failed, failed[:3]
+
+
+def _stream(spark: SparkSession, settings: Settings, secrets: Secrets) -> list[dict]:
+    """Run every query of the application until it has drained Kafka; their progress reports."""
+    queries = start_queries(spark, settings, "availableNow", secrets)
+    for query in queries:
+        query.awaitTermination()
+        assert query.exception() is None, query.exception()
+    return [p for q in queries for p in q.recentProgress]
+
+
+def _count(spark: SparkSession, settings: Settings, layer: str, name: str, where: Column) -> int:
+    frame = spark.read.format("delta").load(table_path(settings, layer, name))
+    return frame.where(where).count()
+
+
+def test_records_hours_older_than_those_processed_are_all_kept(
+    spark: SparkSession, ns_settings: Settings, secrets: Secrets
+) -> None:
+    ensure_topics(ns_settings, all_topics())
+    now_ms = int(time.time() * 1000)
+    _send_orders(ns_settings, 0, 10, now_ms)
+    first = _stream(spark, ns_settings, secrets)
+    _send_orders(ns_settings, 10, 1000, now_ms - HOURS_OLDER * 3600 * 1000)
+    second = _stream(spark, ns_settings, secrets)
+
+    dropped = [
+        operator.get("numRowsDroppedByWatermark", 0)
+        for progress in first + second
+        for operator in progress.get("stateOperators") or []
+    ]
+    assert sum(dropped) == 0, dropped
+    sent = F.col("topic") == kafka_topic(ns_settings, TOPIC)
+    assert _count(spark, ns_settings, "bronze", TOPIC, sent) == 1010
+    silver = _count(spark, ns_settings, "silver", "orders", F.col("order_id").startswith("late-"))
+    quarantined = _count(spark, ns_settings, "silver", "quarantine", sent)
+    assert (silver, quarantined) == (1010, 0)
+    with connect(ns_settings, secrets, role="reader") as conn:
+        (loaded,) = conn.execute(
+            "SELECT count(*) FROM dw.fct_order WHERE order_id LIKE 'late-%'"
+        ).fetchone()
+    assert loaded == 1010
