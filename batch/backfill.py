@@ -1,14 +1,16 @@
 """``lakehouse batch backfill``: rebuild silver, gold and the warehouse from bronze into the
 same tables.
 
-The checkpoints of the silver, gold and warehouse queries are removed, then the streaming
-application runs with ``availableNow``: silver re-reads every bronze table from its first
-version, gold the change feeds of silver from a snapshot, the warehouse load the same. Every
+The checkpoints of the silver, gold and warehouse queries are removed; the silver query
+rebuilds silver from bronze.events' first version, then the streaming application runs with
+``availableNow``: gold reads the change feeds of silver from a snapshot, the warehouse load
+the same. Every
 write is idempotent by content, not by checkpoint: silver MERGEs on natural keys (the newest
 record wins) or event ids, the quarantine inserts by Kafka coordinates, gold recomputes
 whole dates, the warehouse upserts with ``IS DISTINCT FROM``. So a backfill after a fix in a
 transform rewrites what the fix changes and nothing else. Bronze keeps its checkpoint (its
-source is Kafka, whose retention may no longer hold the first records).
+source is Kafka, whose retention may no longer hold the first records), and so does the
+ingest query, which writes silver as it appends to bronze.
 
 It needs the lake to itself: it refuses to start while the streaming application holds the
 lake's lease (stop the application, backfill, start it again).
@@ -25,6 +27,8 @@ from pyspark.sql import SparkSession
 from batch.lake_jobs import LakeLease
 from lakehouse.registry import checkpoint_path
 from lakehouse.settings import Secrets, Settings
+from security.runtime import masking_key
+from streaming.silver_job import start_silver
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,10 @@ def backfill(
     began = time.monotonic()
     with LakeLease(settings, secrets, "backfill"):
         removed = reset_checkpoints(spark, settings, queries)
-    log.info("checkpoints reset: %s", ", ".join(removed) or "none existed")
+        log.info("checkpoints reset: %s", ", ".join(removed) or "none existed")
+        if "silver" in queries:
+            rebuild = start_silver(spark, settings, masking_key(settings), trigger="availableNow")
+            rebuild.awaitTermination()
     run(spark, settings, "availableNow")
     return (
         f"rebuilt {', '.join(queries)} from bronze in {time.monotonic() - began:.0f} s "

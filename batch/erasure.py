@@ -4,8 +4,9 @@ The subject is found in silver.customers by ``customer_id``, ``customer_unique_i
 warehouse's ``customer_token`` (the keyed token of the unique id). Then, each Delta write
 under the table's write lock:
 
-- bronze.olist_customers: the subject's raw records deleted; bronze.olist_orders: their
-  customer id replaced by null inside the raw value (the sale stays, the link goes);
+- bronze.events: the subject's raw records of topic olist.customers deleted; in those of
+  olist.orders, their customer id replaced by null inside the raw value (the sale stays, the
+  link goes);
 - silver.quarantine: rejected records that mention the subject deleted;
 - silver.customers: the subject's rows deleted; silver.orders: ``customer_id`` set to null;
 - gold: the sale dates of the subject's orders recomputed (their state attribution moves);
@@ -33,17 +34,18 @@ from pyspark.sql import functions as F
 from batch.lake_jobs import JobResult
 from batch.maintenance import vacuum_table
 from lakehouse.postgres import connect
-from lakehouse.registry import table_path
+from lakehouse.registry import BRONZE_EVENTS, kafka_topic, table_path
 from lakehouse.settings import Secrets, Settings
 from security import masking
 from security import spark_masking as sm
 from security.runtime import audit_event, masking_key
+from streaming.bronze_job import bronze_path, read_bronze
 from streaming.delta_io import writing
 from streaming.gold_job import recompute_days
 
 log = logging.getLogger(__name__)
 
-BRONZE_CUSTOMERS, BRONZE_ORDERS = "olist_customers", "olist_orders"
+BRONZE_CUSTOMERS, BRONZE_ORDERS = "olist.customers", "olist.orders"  # topics of bronze.events
 
 
 @dataclass
@@ -65,7 +67,7 @@ def _delta(spark: SparkSession, settings: Settings, layer: str, name: str) -> Da
 
 def find_subject(spark: SparkSession, settings: Settings, given: str) -> Subject:
     """Every id of the subject ``given`` names (an id or a token), from silver.customers and,
-    for a person silver has not seen, bronze.olist_customers."""
+    for a person silver has not seen, bronze's olist.customers records."""
     version, key = masking_key(settings)
     customers = _delta(spark, settings, "silver", "customers")
     token = sm.token_col("customer_unique_id", key, version)
@@ -78,7 +80,7 @@ def find_subject(spark: SparkSession, settings: Settings, given: str) -> Subject
         .select("customer_id", "customer_unique_id")
         .collect()
     )
-    raw = _delta(spark, settings, "bronze", BRONZE_CUSTOMERS).select(
+    raw = read_bronze(spark, settings, BRONZE_CUSTOMERS).select(
         F.get_json_object("value", "$.payload.customer_id").alias("customer_id"),
         F.get_json_object("value", "$.payload.customer_unique_id").alias("customer_unique_id"),
     )
@@ -108,7 +110,12 @@ def erase_lake(spark: SparkSession, settings: Settings, subject: Subject) -> dic
     changed: dict[str, int] = {}
 
     def write(layer: str, name: str, action: str, condition: Column, **updates: Column) -> None:
-        path = table_path(settings, layer, name)
+        """``action`` on the rows of ``layer.name`` matching ``condition``; ``name`` may be a
+        topic of bronze.events."""
+        topic = None
+        if layer == "bronze":
+            topic, condition = name, (F.col("topic") == kafka_topic(settings, name)) & condition
+        path = bronze_path(settings) if topic else table_path(settings, layer, name)
         with writing(path):
             table = DeltaTable.forPath(spark, path)
             matched = table.toDF().where(condition).count()
@@ -116,7 +123,7 @@ def erase_lake(spark: SparkSession, settings: Settings, subject: Subject) -> dic
                 table.delete(condition)
             elif matched:
                 table.update(condition, updates)
-        changed[f"{layer}.{name}"] = matched
+        changed[f"{layer}.{name.replace('.', '_')}"] = matched
 
     customer_ids = F.lit(subject.customer_ids)
     payload_customer = F.get_json_object("value", "$.payload.customer_id")
@@ -185,8 +192,15 @@ def run_erasure(
     subject = find_subject(spark, settings, str(args["customer"]).strip())
     changed = erase_lake(spark, settings, subject) | erase_warehouse(settings, secrets, subject)
     hours = settings.maintenance.erasure_vacuum_hours
-    touched = [t for t, n in changed.items() if n and t.split(".")[0] in ("bronze", "silver")]
-    purged = {t: vacuum_table(spark, table_path(settings, *t.split(".")), hours) for t in touched}
+    # bronze.<topic> counts are of bronze.events' rows of that topic
+    touched = {
+        f"bronze.{BRONZE_EVENTS}" if t.startswith("bronze.") else t
+        for t, n in changed.items()
+        if n and t.split(".")[0] in ("bronze", "silver")
+    }
+    purged = {
+        t: vacuum_table(spark, table_path(settings, *t.split(".")), hours) for t in sorted(touched)
+    }
     if hours:
         purge = (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M UTC")
         purge_note = f"files holding the erased rows are deleted by the first VACUUM after {purge}"

@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 from batch.lake_jobs import JobResult
 from batch.query import TableRef, delta_table
 from lakehouse.postgres import connect
-from lakehouse.registry import table_path
+from lakehouse.registry import BRONZE_EVENTS, table_path
 from lakehouse.settings import Secrets, Settings
 from streaming.delta_io import table_exists, writing
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Z-ORDER columns: what dashboards (dates, states) and point queries (ids) filter by. Other
 # tables are compacted only.
 ZORDER = {
+    "bronze.events": ("topic",),  # one topic's rows (bronze.<topic>) then skip other files
     "silver.orders": ("order_purchase_timestamp", "order_id"),
     "silver.order_items": ("order_id",),
     "gold.daily_sales": ("sale_date", "state"),
@@ -61,15 +62,14 @@ class TableMaintenance:
 
 
 def lake_tables() -> list[TableRef]:
-    """Every table of the lake the pipeline writes: bronze per topic, silver per entity and
-    the quarantine, gold."""
-    from streaming.bronze_job import pipeline_topics
+    """Every table of the lake the pipeline writes: bronze.events, silver per entity and the
+    quarantine, gold."""
     from streaming.contracts import CONTRACTS
     from streaming.gold_job import KEYS
     from streaming.silver_job import QUARANTINE
 
     return [
-        *(TableRef("bronze", topic.replace(".", "_")) for topic in pipeline_topics()),
+        TableRef("bronze", BRONZE_EVENTS),
         *(TableRef("silver", entity) for entity in (*CONTRACTS, QUARANTINE)),
         *(TableRef("gold", name) for name in KEYS),
     ]

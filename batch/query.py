@@ -1,5 +1,6 @@
-"""``lakehouse query``: SQL over the lake's Delta tables by name (``bronze.<topic>``,
-``silver.<entity>``, ``gold.<table>``), their history, and time travel.
+"""``lakehouse query``: SQL over the lake's Delta tables by name (``bronze.events`` and its
+rows of one topic as ``bronze.<topic>``, ``silver.<entity>``, ``gold.<table>``), their
+history, and time travel.
 
 Two engines. The fast path needs no JVM and no pyarrow: the ``deltalake`` package reads each
 table's log and scans its live files (DataFusion inside delta-rs) for the columns the query
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from batch.scan_plan import Scan, plan_scans
 from lakehouse.errors import LakehouseError
-from lakehouse.registry import LAYERS, table_path
+from lakehouse.registry import BRONZE_EVENTS, LAYERS, bronze_topic, kafka_topic, table_path
 from lakehouse.settings import Secrets, Settings
 
 if TYPE_CHECKING:
@@ -87,14 +88,28 @@ def storage_options(settings: Settings, secrets: Secrets) -> dict[str, str]:
     }
 
 
+def lake_source(settings: Settings, ref: TableRef) -> tuple[str, str | None]:
+    """The Delta table behind ``ref`` and the Kafka topic its rows are limited to: a
+    ``bronze.<topic>`` name is that topic's rows of bronze.events."""
+    if ref.layer != "bronze":
+        return table_path(settings, ref.layer, ref.name), None
+    try:
+        topic = bronze_topic(ref.name)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from exc
+    path = table_path(settings, "bronze", BRONZE_EVENTS)
+    return path, kafka_topic(settings, topic) if topic else None
+
+
 def delta_table(
     settings: Settings, secrets: Secrets, ref: TableRef, as_of: int | datetime | None = None
 ) -> Any:
-    """``deltalake.DeltaTable`` of ``ref``, at ``as_of`` when given."""
+    """``deltalake.DeltaTable`` behind ``ref`` (bronze.events for ``bronze.<topic>``), at
+    ``as_of`` when given."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    uri = "s3://" + table_path(settings, ref.layer, ref.name).removeprefix("s3a://")
+    uri = "s3://" + lake_source(settings, ref)[0].removeprefix("s3a://")
     try:
         table = DeltaTable(uri, storage_options=storage_options(settings, secrets))
     except TableNotFoundError as exc:
@@ -102,6 +117,15 @@ def delta_table(
     if as_of is not None:
         table.load_as_version(as_of)
     return table
+
+
+def _topic_scan(scan: Scan, topic: str | None) -> Scan:
+    """``scan`` limited to ``topic``'s rows (a ``bronze.<topic>`` name)."""
+    if topic is None:
+        return scan
+    only = f"topic = '{topic}'"
+    predicate = f"{only} AND ({scan.predicate})" if scan.predicate else only
+    return Scan(scan.columns, predicate, scan.stream)
 
 
 def _scan_into(con: duckdb.DuckDBPyConnection, ref: TableRef, table: Any, scan: Scan) -> None:
@@ -123,7 +147,9 @@ def run_duckdb(
     """``sql`` on DuckDB over scans of the lake tables it names, as an arro3 table."""
     import duckdb
 
-    tables = {ref: delta_table(settings, secrets, ref, as_of) for ref in table_refs(sql)}
+    refs = table_refs(sql)
+    tables = {ref: delta_table(settings, secrets, ref, as_of) for ref in refs}
+    topics = {ref: lake_source(settings, ref)[1] for ref in refs}
     types = {
         ref: {f.name: str(getattr(f.type, "type", "")) for f in t.schema().fields}
         for ref, t in tables.items()
@@ -132,23 +158,30 @@ def run_duckdb(
         with duckdb.connect() as con:
             plans = plan_scans(con, sql, types)
             try:
-                return _execute(con, sql, tables, plans)
+                return _execute(con, sql, tables, plans, topics)
             except duckdb.InvalidInputException as exc:
                 if "already been consumed" not in str(exc):
                     raise
                 log.debug("a stream was scanned twice (%s): copying the tables", exc)
         with duckdb.connect() as con:
-            return _execute(con, sql, tables, {ref: Scan() for ref in tables})
+            return _execute(con, sql, tables, {ref: Scan() for ref in tables}, topics)
     except duckdb.Error as exc:
         raise QueryError(f"DuckDB: {exc}") from exc
 
 
-def _execute(con: Any, sql: str, tables: dict[TableRef, Any], plans: dict[TableRef, Scan]) -> Any:
-    """``sql`` over ``tables`` read as ``plans`` says, as an arro3 table."""
+def _execute(
+    con: Any,
+    sql: str,
+    tables: dict[TableRef, Any],
+    plans: dict[TableRef, Scan],
+    topics: dict[TableRef, str | None],
+) -> Any:
+    """``sql`` over ``tables`` read as ``plans`` says (limited to ``topics``), as an arro3
+    table."""
     from arro3.core import Table
 
     for ref, table in tables.items():
-        _scan_into(con, ref, table, plans[ref])
+        _scan_into(con, ref, table, _topic_scan(plans[ref], topics[ref]))
     result = con.sql(sql)
     if result is None:
         raise QueryError("the statement returns no rows: give a query (SELECT ...)")
@@ -159,12 +192,15 @@ def spark_sql(sql: str, settings: Settings, as_of: int | datetime | None = None)
     """``sql`` with each lake table replaced by its Delta path (and version), for Spark SQL."""
 
     def path(match: re.Match[str]) -> str:
-        ref = f"delta.`{table_path(settings, match.group(1), match.group(2))}`"
+        source, topic = lake_source(settings, TableRef(match.group(1), match.group(2)))
+        ref = f"delta.`{source}`"
         if isinstance(as_of, int):
-            return f"{ref} VERSION AS OF {as_of}"
-        if isinstance(as_of, datetime):
-            return f"{ref} TIMESTAMP AS OF '{as_of.isoformat(sep=' ')}'"
-        return ref
+            ref = f"{ref} VERSION AS OF {as_of}"
+        elif isinstance(as_of, datetime):
+            ref = f"{ref} TIMESTAMP AS OF '{as_of.isoformat(sep=' ')}'"
+        if topic is None:
+            return ref
+        return f"(SELECT * FROM {ref} WHERE topic = '{topic}')"
 
     return _TABLE.sub(path, sql)
 

@@ -22,7 +22,7 @@ from confluent_kafka import Producer
 from pyarrow import fs
 
 from lakehouse.kafka import producer_config
-from lakehouse.registry import kafka_topic
+from lakehouse.registry import kafka_topic, pipeline_topics
 from lakehouse.settings import Secrets, Settings
 from producers.csv_records import read_records
 from producers.olist import Row, present_entities, read_header, to_row
@@ -74,6 +74,39 @@ def spark_rate_to_delta(spark, path: str, rows: int) -> float:
     )
     query.awaitTermination()
     return time.perf_counter() - began
+
+
+def spark_kafka_to_delta(
+    spark, settings: Settings, path: str, max_offsets: int
+) -> tuple[float, int]:
+    """Seconds and records for Spark to read every pipeline topic of the settings' namespace
+    from Kafka into ONE Delta table at ``path``, a plain append and nothing else (batches of
+    ``max_offsets`` records, as the ingest query): the floor under the ingest query."""
+    topics = ",".join(kafka_topic(settings, t) for t in pipeline_topics())
+    began = time.perf_counter()
+    query = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
+        .option("subscribe", topics)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", max_offsets)
+        .load()
+        .selectExpr(
+            "CAST(key AS STRING) AS key",
+            "CAST(value AS STRING) AS value",
+            "topic",
+            "partition",
+            "offset",
+            "timestamp",
+        )
+        .writeStream.format("delta")
+        .option("checkpointLocation", f"{path}_checkpoint")
+        .trigger(availableNow=True)
+        .start(path)
+    )
+    query.awaitTermination()
+    seconds = time.perf_counter() - began
+    return seconds, sum(p["numInputRows"] for p in query.recentProgress)
 
 
 def s3_filesystem(settings: Settings, secrets: Secrets) -> fs.S3FileSystem:

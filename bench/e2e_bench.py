@@ -39,7 +39,7 @@ from producers.synthetic import Manifest, generate
 log = logging.getLogger(__name__)
 
 QUERY_STARTED = re.compile(rb"INFO streaming\.progress: query (\w+) started")
-QUERIES = {"bronze", "silver", "gold", "warehouse"}
+QUERIES = {"ingest", "gold", "warehouse"}
 COUNTS = "SELECT (SELECT count(*) FROM dw.fct_order), (SELECT count(*) FROM dw.fct_order_item),"
 COUNTS += " (SELECT count(*) FROM dw.fct_payment)"
 
@@ -129,7 +129,7 @@ def e2e_run(
         def started() -> bool:
             return set(QUERY_STARTED.findall(log_file.read_bytes()[offset:])) >= wanted
 
-        _wait(started, 600, "the four queries starting", app)
+        _wait(started, 600, "the three queries starting", app)
         groups = {
             **stack_groups(settings, secrets),
             "streaming application (driver + JVM)": lambda: tree(app.pid),

@@ -79,10 +79,17 @@ def stage_baselines(
         rate_s, rate_runs = median_of(
             runs, lambda: baselines.spark_rate_to_delta(spark, f"{path}_{next(counter)}", n)
         )
+        # every record the bare loops sent, read back from Kafka into one Delta table
+        kafka_delta_s, kafka_delta_rows = baselines.spark_kafka_to_delta(
+            spark, settings, f"{path}_kafka", settings.spark.max_offsets_per_trigger
+        )
     finally:
         spark.stop()
     out["spark_rate_to_delta"] = {"median_s": rate_s, "runs_s": rate_runs, "per_s": n / rate_s}
     print(f"  Spark rate -> Delta: {n / rate_s:,.0f} rows/s", flush=True)
+    out["spark_kafka_to_delta"] = {"median_s": kafka_delta_s, "records": kafka_delta_rows,
+                                   "per_s": kafka_delta_rows / kafka_delta_s}  # fmt: skip
+    print(f"  Spark Kafka -> Delta: {kafka_delta_rows / kafka_delta_s:,.0f} records/s", flush=True)
     delete_topics(settings, all_topics())
     return out
 

@@ -2,9 +2,9 @@
 
 Installs what is missing and starts the stack; writes the sample Olist files (synthetic, same
 format as the public set); replays them with the Olist producer and sends the bundled IPCA /
-Selic answers and the sample weather; runs the streaming application until every layer has
-drained (bronze, silver, gold and the warehouse load); runs the quality gates and promotes
-gold; prints a summary and writes an HTML report. The stack stays up for exploration.
+Selic answers and the sample weather; runs the streaming application until every query has
+drained (ingest into bronze and silver, gold, the warehouse load); runs the quality gates and
+promotes gold; prints a summary and writes an HTML report. The stack stays up for exploration.
 
 A rerun sends nothing already sent (the producer's ledger, a marker for the macro and weather
 records), so it only re-checks, re-summarises and re-draws the report.
@@ -44,7 +44,7 @@ from lakehouse.stack import control
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-STREAM_QUERIES = ("bronze", "silver", "gold", "warehouse")
+STREAM_QUERIES = ("ingest", "gold", "warehouse")
 STREAM_DEADLINE_S = 1800.0
 
 
@@ -198,7 +198,7 @@ def run_stream(
     deadline = time.monotonic() + STREAM_DEADLINE_S
     with _progress(console) as progress:
         tasks = {
-            q: progress.add_task(f"{q} query", total=expected if q == "bronze" else None)
+            q: progress.add_task(f"{q} query", total=expected if q == "ingest" else None)
             for q in STREAM_QUERIES
         }
         try:

@@ -68,11 +68,10 @@ def gather_summary(settings: Settings, secrets: Secrets, last_sent_at: float | N
         if ref.layer == "silver" and ref.name == "quarantine":
             summary.quarantined = count
             continue
-        if ref.layer == "bronze" and ref.name.endswith("_dlq"):
-            summary.dead_letters += count
         rows[ref.layer] += count
         tables[ref.layer] += 1
     summary.layer_rows, summary.layer_tables = dict(rows), dict(tables)
+    summary.dead_letters = _dead_letters(settings, secrets)
     with connect(settings, secrets, role="reader") as conn:
         for table in WAREHOUSE_TABLES:
             summary.warehouse_rows[table] = conn.execute(
@@ -91,6 +90,19 @@ def gather_summary(settings: Settings, secrets: Secrets, last_sent_at: float | N
             ).fetchall()
         )
     return summary
+
+
+def _dead_letters(settings: Settings, secrets: Secrets) -> int:
+    """Records of the dead-letter topics (``*.dlq``) in bronze.events (0 before it exists)."""
+    from batch.query import QueryError, run_query
+
+    sql = "SELECT count(*) AS n FROM bronze.events WHERE topic LIKE '%.dlq'"
+    try:
+        table, _engine = run_query(sql, settings, secrets, engine="duckdb")
+    except QueryError as exc:
+        log.debug("no dead letters counted: %s", exc)
+        return 0
+    return int(table.column("n")[0].as_py())
 
 
 def print_summary(
@@ -113,7 +125,7 @@ def print_summary(
             layer, str(summary.layer_tables.get(layer, 0)), f"{summary.layer_rows.get(layer, 0):,}"
         )
     layers.add_row("silver.quarantine", "1", f"{summary.quarantined:,}")
-    layers.add_row("dead letters (bronze *_dlq)", "", f"{summary.dead_letters:,}")
+    layers.add_row("dead letters (bronze *.dlq)", "", f"{summary.dead_letters:,}")
     for table, count in summary.warehouse_rows.items():
         layers.add_row(table, "", f"{count:,}")
     console.print(layers)

@@ -15,12 +15,17 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from lakehouse.errors import LakehouseError
 from lakehouse.settings import Secrets, Settings
 
 log = logging.getLogger(__name__)
 
 Role = Literal["owner", "loader", "reader", "superuser"]
 WRITER_GROUP, READER_GROUP = "lakehouse_writer", "lakehouse_reader"
+
+
+class MissingDatabaseError(LakehouseError):
+    """The warehouse database of the settings' namespace does not exist yet."""
 
 
 def role_login(settings: Settings, role: Role) -> tuple[str, str]:
@@ -38,19 +43,29 @@ def connect(
     settings: Settings, secrets: Secrets, *, role: Role = "owner", dbname: str | None = None
 ) -> psycopg.Connection:
     """A connection as ``role`` to ``dbname`` (default: the namespace's warehouse database;
-    the superuser's default is ``postgres``)."""
+    the superuser's default is ``postgres``). A database that does not exist is a
+    ``MissingDatabaseError`` naming the command that creates it."""
     pg = settings.postgres
     user, secret = role_login(settings, role)
     if dbname is None:
         dbname = "postgres" if role == "superuser" else settings.warehouse_database
-    return psycopg.connect(
-        host=pg.host,
-        port=pg.port,
-        user=user,
-        password=secrets.require(secret),
-        dbname=dbname,
-        connect_timeout=5,
-    )
+    try:
+        return psycopg.connect(
+            host=pg.host,
+            port=pg.port,
+            user=user,
+            password=secrets.require(secret),
+            dbname=dbname,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as exc:
+        if f'database "{dbname}" does not exist' not in str(exc):
+            raise
+        namespace = f"LAKEHOUSE_NAMESPACE={settings.namespace} " if settings.namespace else ""
+        raise MissingDatabaseError(
+            f"PostgreSQL at {pg.host}:{pg.port} has no database {dbname}: create it and its "
+            f"tables with `{namespace}lakehouse migrate`"
+        ) from None
 
 
 def can_connect(settings: Settings, secrets: Secrets, *, role: Role = "owner") -> bool:
@@ -58,7 +73,7 @@ def can_connect(settings: Settings, secrets: Secrets, *, role: Role = "owner") -
     try:
         with connect(settings, secrets, role=role) as conn:
             return conn.execute("SELECT 1").fetchone() == (1,)
-    except psycopg.OperationalError:
+    except (psycopg.OperationalError, MissingDatabaseError):
         return False
 
 

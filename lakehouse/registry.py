@@ -78,6 +78,28 @@ def all_topics() -> list[Topic]:
     ]
 
 
+def pipeline_topics() -> list[str]:
+    """The topics the streaming application ingests: every registry topic but the smoke
+    test's."""
+    return [t.name for t in all_topics() if t.name != SMOKE_TOPIC.name]
+
+
+# bronze is ONE Delta table for every pipeline topic; ``bronze.<topic>`` (``bronze.olist_orders``)
+# names that topic's rows of it.
+BRONZE_EVENTS = "events"
+
+
+def bronze_topic(name: str) -> str | None:
+    """The registry topic whose rows the bronze name ``name`` (``olist_orders``) selects from
+    bronze.events; None for ``events`` itself. An unknown name is an error."""
+    if name == BRONZE_EVENTS:
+        return None
+    topics = {t.replace(".", "_"): t for t in pipeline_topics()}
+    if name not in topics:
+        raise ValueError(f"no bronze.{name}: bronze holds {', '.join(sorted(topics))}")
+    return topics[name]
+
+
 def kafka_topic(settings: Settings, name: str) -> str:
     """The broker's name of a registry topic: ``<namespace>.<name>`` in a namespace."""
     return f"{settings.namespace}.{name}" if settings.namespace else name

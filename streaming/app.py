@@ -24,11 +24,12 @@ from pyspark.sql.streaming import StreamingQuery
 from batch.lake_jobs import JobRunner, LakeLease, LeaseWatchdog
 from lakehouse.settings import Secrets, Settings, load_secrets
 from security.runtime import audited_pipeline, masking_key
-from streaming.bronze_job import ensure_bronze_tables, start_bronze
+from streaming.bronze_job import ensure_bronze_table
 from streaming.entry import start_job
 from streaming.gold_job import start_gold
+from streaming.ingest_job import start_ingest
 from streaming.progress import ProgressRecorder
-from streaming.silver_job import ensure_silver_tables, start_silver
+from streaming.silver_job import ensure_silver_tables
 from streaming.warehouse_job import start_warehouse
 
 log = logging.getLogger(__name__)
@@ -40,27 +41,21 @@ WAKE_EVERY_S = 1.0  # how often the driver looks for a stop signal while queries
 def start_queries(
     spark: SparkSession, settings: Settings, trigger: str | None, secrets: Secrets | None = None
 ) -> list[StreamingQuery]:
-    """Every query of the application, started: bronze, silver, then gold and the warehouse
-    load (both read silver). With ``availableNow`` each layer drains what the one before it
-    wrote before it starts."""
+    """Every query of the application, started: ingest (Kafka -> bronze -> silver, one
+    chained micro-batch), then gold and the warehouse load (both read silver's change feed).
+    With ``availableNow`` ingest drains Kafka before the other two start."""
     key = masking_key(settings)
     secrets = secrets or load_secrets(settings)
-    ensure_bronze_tables(spark, settings)
+    ensure_bronze_table(spark, settings)
     ensure_silver_tables(spark, settings, key)
-    drain = (trigger or settings.spark.trigger) == "availableNow"
-    queries = [start_bronze(spark, settings, trigger=trigger)]
-    layers = [
-        lambda: [start_silver(spark, settings, key, trigger=trigger)],
-        lambda: [
-            start_gold(spark, settings, trigger=trigger),
-            start_warehouse(spark, settings, secrets, key, trigger=trigger),
-        ],
+    queries = [start_ingest(spark, settings, key, trigger=trigger)]
+    if (trigger or settings.spark.trigger) == "availableNow":
+        _await_all(queries)
+    return [
+        *queries,
+        start_gold(spark, settings, trigger=trigger),
+        start_warehouse(spark, settings, secrets, key, trigger=trigger),
     ]
-    for start_layer in layers:
-        if drain:
-            _await_all(queries)
-        queries += start_layer()
-    return queries
 
 
 def _await_all(queries: list[StreamingQuery]) -> None:

@@ -1,109 +1,85 @@
-"""The bronze query: every pipeline topic into ``bronze.<topic>`` Delta tables, exactly once.
+"""Bronze: every pipeline topic's records, dead letters included, in ONE append-only Delta
+table, ``bronze.events``, partitioned by ingest date.
 
-One Kafka source subscribes to all topics; a named foreachBatch function turns the batch into
-bronze rows (the pure ``kafka_to_bronze``) and appends each topic's rows to its table with
-Delta's idempotent-write options (``txnAppId`` = the query, ``txnVersion`` = the batch id), so
-a batch replayed after a crash is skipped by every table that already has it.
+One table means one Delta commit per micro-batch, whatever the number of topics (a table per
+topic cost a commit, and its snapshot jobs, per topic present in the batch). A topic's rows
+are read by filtering on ``topic`` (``read_bronze``; ``lakehouse query`` names them
+``bronze.<topic>``), and maintenance Z-orders the table by topic so such reads skip files.
+The ingest query (``streaming/ingest_job.py``) appends here; nothing else does.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.registry import all_topics, checkpoint_path, kafka_topic, registry_topic, table_path
+from lakehouse.errors import LakehouseError
+from lakehouse.registry import (
+    BRONZE_EVENTS,
+    checkpoint_path,
+    kafka_topic,
+    pipeline_topics,
+    table_path,
+)
 from lakehouse.settings import Settings
-from lakehouse.spark import trigger_options
-from streaming.bronze import kafka_to_bronze
-from streaming.delta_io import create_in_parallel, ensure_table, txn_app_id, writing
-from streaming.progress import record_rows_out
+from streaming.delta_io import ensure_table, path_exists, table_exists, writing
 
 log = logging.getLogger(__name__)
-
-QUERY_NAME = "bronze"
-
-
-def pipeline_topics() -> list[str]:
-    """The topics bronze ingests: every registry topic but the smoke test's."""
-    return [t.name for t in all_topics() if not t.name.startswith("smoke.")]
-
 
 BRONZE_SCHEMA = (
     "key STRING, value STRING, topic STRING, partition INT, offset LONG, "
     "kafka_timestamp TIMESTAMP, ingested_at TIMESTAMP, ingest_date DATE"
 )
+PARTITION_BY = ("ingest_date",)
 
 
-def ensure_bronze_tables(spark: SparkSession, settings: Settings) -> None:
-    """Create the empty bronze table of every pipeline topic that has none yet, so that the
-    silver queries reading them can start before the first record arrives."""
-
-    def ensure(topic: str) -> None:
-        path = table_path(settings, "bronze", topic)
-        ensure_table(spark, path, BRONZE_SCHEMA, partition_by=("ingest_date",))
-
-    create_in_parallel(ensure, pipeline_topics())
+class LakeLayoutError(LakehouseError):
+    """The lake was written by a release with another layout than this one reads."""
 
 
-def bronze_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function: one idempotent append per topic present in the batch."""
-
-    def write_bronze_batch(batch: DataFrame, batch_id: int) -> None:
-        # One Kafka partition is one Spark partition: coalesced, each topic's append runs a
-        # couple of tasks (and writes as many files) instead of one per partition of every topic.
-        parallelism = batch.sparkSession.sparkContext.defaultParallelism
-        rows = kafka_to_bronze(batch).coalesce(parallelism).persist()
-        try:
-            topics = [r.topic for r in rows.select("topic").distinct().collect()]
-            for topic in sorted(topics):
-                name = registry_topic(settings, topic)
-                path = table_path(settings, "bronze", name)
-                with writing(path):
-                    (
-                        rows.where(F.col("topic") == topic)
-                        .write.format("delta")
-                        .mode("append")
-                        .partitionBy("ingest_date")
-                        .option("txnAppId", txn_app_id(batch, name))
-                        .option("txnVersion", batch_id)
-                        .save(path)
-                    )
-            record_rows_out(batch, batch_id, rows.count())
-            log.info("bronze batch %d: %s", batch_id, ", ".join(sorted(topics)) or "empty")
-        finally:
-            rows.unpersist()
-
-    return write_bronze_batch
+def bronze_path(settings: Settings) -> str:
+    """Where bronze.events lives."""
+    return table_path(settings, "bronze", BRONZE_EVENTS)
 
 
-def start_bronze(
-    spark: SparkSession,
-    settings: Settings,
-    *,
-    topics: Sequence[str] | None = None,
-    trigger: str | None = None,
-    query_name: str = QUERY_NAME,
-) -> StreamingQuery:
-    """Start the bronze query (not waiting for it)."""
-    source = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option(
-            "subscribe", ",".join(kafka_topic(settings, t) for t in topics or pipeline_topics())
+def ensure_bronze_table(spark: SparkSession, settings: Settings) -> None:
+    """Create bronze.events empty if it does not exist; refuse a lake of the per-topic layout,
+    whose queries' checkpoints this release cannot continue."""
+    path = bronze_path(settings)
+    if not table_exists(spark, path):
+        old = [
+            t for t in pipeline_topics() if table_exists(spark, table_path(settings, "bronze", t))
+        ]
+        if old or path_exists(spark, checkpoint_path(settings, "bronze")):
+            raise LakeLayoutError(
+                f"the lake at {settings.lake_root} has the per-topic bronze layout "
+                f"(bronze/{old[0].replace('.', '_') if old else '<topic>'}, _checkpoints/bronze): "
+                "this release keeps every topic in bronze/events and cannot continue those "
+                "queries. Start it on a new lake (another LAKEHOUSE_NAMESPACE or bucket) and "
+                "replay the sources, or keep running the previous release on this one"
+            )
+    ensure_table(spark, path, BRONZE_SCHEMA, partition_by=PARTITION_BY)
+
+
+def append_bronze(rows: DataFrame, settings: Settings, app_id: str, batch_id: int) -> None:
+    """Append bronze rows as transaction ``batch_id`` of writer ``app_id``: Delta skips a
+    version it has already committed, so a micro-batch replayed after a crash adds nothing."""
+    path = bronze_path(settings)
+    with writing(path):
+        (
+            rows.select(*(c.split()[0] for c in BRONZE_SCHEMA.split(", ")))
+            .write.format("delta")
+            .mode("append")
+            .partitionBy(*PARTITION_BY)
+            .option("txnAppId", app_id)
+            .option("txnVersion", batch_id)
+            .save(path)
         )
-        .option("startingOffsets", "earliest")
-        .option("failOnDataLoss", "true")
-        .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)
-        .load()
-    )
-    return (
-        source.writeStream.queryName(query_name)
-        .foreachBatch(bronze_writer(settings))
-        .option("checkpointLocation", checkpoint_path(settings, query_name))
-        .trigger(**trigger_options(trigger or settings.spark.trigger))
-        .start()
-    )
+
+
+def read_bronze(spark: SparkSession, settings: Settings, topic: str | None = None) -> DataFrame:
+    """bronze.events, or only registry topic ``topic``'s rows of it."""
+    events = spark.read.format("delta").load(bronze_path(settings))
+    return events if topic is None else events.where(F.col("topic") == kafka_topic(settings, topic))

@@ -38,15 +38,20 @@ def writing(path: str) -> Iterator[None]:
         yield
 
 
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """Whether anything (a file or a folder) exists at ``path``: one object-store request."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    file_system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(file_system.exists(hadoop_path))
+
+
 def table_exists(spark: SparkSession, path: str) -> bool:
     """Whether a Delta table lives at ``path``: it has a committed version. A ``_delta_log``
     folder alone is not enough: a driver killed while creating the table leaves the folder
     (and Delta's ``_staged_commits``) without a commit, and such a table must be created again.
     One request to the object store when the folder is missing, the common case."""
-    jvm = spark.sparkContext._jvm
-    log_path = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
-    file_system = log_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not file_system.exists(log_path):
+    if not path_exists(spark, f"{path}/_delta_log"):
         return False
     return bool(DeltaTable.isDeltaTable(spark, path))
 

@@ -1,16 +1,15 @@
-"""The silver query: one stream over every entity's bronze Delta table (they share one
-schema). No watermark and no streaming state: a record read hours after newer ones (a backlog
-read in proportion across topics) is as welcome as any, and duplicates (a producer re-sending
-after a restart, the same event id) are settled by the MERGE below.
-
-Each micro-batch goes, entity by entity, through the pure transforms (parse, type by contract,
-split, mask) in a named foreachBatch function; then the quarantined rows of every entity are
-appended to ``silver.quarantine`` at once, and each entity's good rows are MERGEd into
+"""Silver's writes: a micro-batch's bronze rows, entity by entity, through the pure
+transforms (parse, type by contract, split, mask); the quarantined rows of every entity
+appended to ``silver.quarantine`` at once, and each entity's good rows MERGEd into
 ``silver.<entity>``: on the natural key for entities that change (the newest ``produced_at``
 wins), on ``event_id`` (insert only) for the others. Every write carries Delta's idempotent
-transaction id, so a batch replayed after a crash changes nothing. One query rather than one
-per entity: on two cores the per-query overhead (a checkpoint commit, a state store, a
-quarantine commit per batch) cost more than the work itself.
+transaction id, so a batch replayed after a crash changes nothing.
+
+``write_silver`` is called by the ingest query on the same micro-batch it appends to bronze
+(nothing re-reads bronze), and by the silver query, which rebuilds silver from bronze.events
+(a backfill). No watermark and no streaming state: a record read hours after newer ones (a
+backlog read in proportion across topics) is as welcome as any, and duplicates (a producer
+re-sending after a restart, the same event id) are settled by the MERGEs.
 """
 
 from __future__ import annotations
@@ -20,14 +19,21 @@ from collections.abc import Callable, Sequence
 from functools import reduce
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.registry import BCB_TOPIC, OLIST_ENTITIES, WEATHER_TOPIC, checkpoint_path, table_path
+from lakehouse.registry import (
+    BCB_TOPIC,
+    OLIST_ENTITIES,
+    WEATHER_TOPIC,
+    checkpoint_path,
+    kafka_topic,
+    table_path,
+)
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
-from streaming.bronze_job import BRONZE_SCHEMA
+from streaming.bronze_job import BRONZE_SCHEMA, bronze_path
 from streaming.contracts import CONTRACTS, Contract
 from streaming.delta_io import (
     create_in_parallel,
@@ -120,58 +126,100 @@ def merge_entity(
     return idempotent_merge(merge.whenNotMatchedInsertAll(), app_id, batch_id)
 
 
-def silver_writer(
-    settings: Settings, masking_key: tuple[int, bytes]
-) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function of the silver query."""
+def entity_of_topic(settings: Settings) -> Column:
+    """The silver entity of a bronze row, by its Kafka topic (null for dead-letter topics,
+    which stay in bronze)."""
+    pairs = [
+        F.lit(item)
+        for entity, topic in ENTITY_TOPICS.items()
+        for item in (kafka_topic(settings, topic), entity)
+    ]
+    return F.create_map(*pairs).getItem(F.col("topic"))
 
-    def write_silver_batch(batch: DataFrame, batch_id: int) -> None:
-        spark = batch.sparkSession
-        rows = batch.persist()
-        typed: dict[str, DataFrame] = {}
-        try:
-            entities = sorted(r.entity for r in rows.select("entity").distinct().collect())
-            for entity in entities:
-                envelopes = parse_envelopes(rows.where(F.col("entity") == entity))
-                typed[entity] = type_payload(envelopes, CONTRACTS[entity]).persist()
-            if not typed:
-                return
+
+def _good_and_bad(typed: DataFrame) -> tuple[int, int]:
+    """(rows without errors, rows with) of a typed frame, in one Spark job."""
+    counts = dict(
+        typed.groupBy((F.size("_errors") > 0).alias("bad")).count().collect()  # type: ignore[arg-type]
+    )
+    return int(counts.get(False, 0)), int(counts.get(True, 0))
+
+
+def write_silver(
+    rows: DataFrame,
+    settings: Settings,
+    masking_key: tuple[int, bytes],
+    batch_id: int,
+    entities: Sequence[str],
+) -> dict[str, int]:
+    """Silver's part of a micro-batch, called from a foreachBatch function: the bronze rows of
+    ``entities`` (``rows`` has an ``entity`` column) parsed and typed by their contracts; the
+    rejects appended to silver.quarantine, the good rows masked and MERGEd into their tables,
+    each write idempotent per (query, ``batch_id``). A table with nothing to write is left
+    alone. Returns the rows written per table."""
+    spark = rows.sparkSession
+    typed: dict[str, DataFrame] = {}
+    try:
+        for entity in sorted(entities):
+            envelopes = parse_envelopes(rows.where(F.col("entity") == entity))
+            typed[entity] = type_payload(envelopes, CONTRACTS[entity]).persist()
+        counts = {entity: _good_and_bad(frame) for entity, frame in typed.items()}
+        written: dict[str, int] = {}
+        rejected = [entity for entity, (_good, bad) in counts.items() if bad]
+        if rejected:
             quarantined = reduce(
                 DataFrame.unionByName,
-                (quarantined_rows(t, f"silver.{e}") for e, t in typed.items()),
+                (quarantined_rows(typed[e], f"silver.{e}") for e in rejected),
             )
             quarantine_path = table_path(settings, "silver", QUARANTINE)
             with writing(quarantine_path):
-                quarantine = DeltaTable.forPath(spark, quarantine_path)
                 # insert-only on the record's coordinates: a backfill (a new checkpoint
                 # replaying bronze) adds no second copy; Delta commits it as an append
                 merge = (
-                    quarantine.alias("t")
+                    DeltaTable.forPath(spark, quarantine_path)
+                    .alias("t")
                     .merge(quarantined.alias("s"), QUARANTINE_MATCH)
                     .whenNotMatchedInsertAll()
                 )
-                idempotent_merge(merge, txn_app_id(batch, QUARANTINE), batch_id)
-            merged = {}
-            for entity, frame in typed.items():
-                contract = CONTRACTS[entity]
-                good = prepare(valid_rows(frame), contract, masking_key)
-                path = table_path(settings, "silver", entity)
-                with writing(path):
-                    merged[entity] = merge_entity(
-                        DeltaTable.forPath(spark, path),
-                        good,
-                        contract,
-                        txn_app_id(batch, entity),
-                        batch_id,
-                    )
-            merged[QUARANTINE] = quarantined.count()
-            record_rows_out(batch, batch_id, sum(merged.values()))
+                idempotent_merge(merge, txn_app_id(rows, QUARANTINE), batch_id)
+            written[QUARANTINE] = sum(counts[e][1] for e in rejected)
+        for entity, frame in typed.items():
+            if not counts[entity][0]:
+                continue
+            contract = CONTRACTS[entity]
+            good = prepare(valid_rows(frame), contract, masking_key)
+            path = table_path(settings, "silver", entity)
+            with writing(path):
+                written[entity] = merge_entity(
+                    DeltaTable.forPath(spark, path),
+                    good,
+                    contract,
+                    txn_app_id(rows, entity),
+                    batch_id,
+                )
+        return written
+    finally:
+        for frame in typed.values():
+            frame.unpersist()
+
+
+def silver_writer(
+    settings: Settings, masking_key: tuple[int, bytes]
+) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function of the silver query (bronze.events -> silver)."""
+
+    def write_silver_batch(batch: DataFrame, batch_id: int) -> None:
+        rows = batch.withColumn("entity", entity_of_topic(settings)).persist()
+        try:
+            entities = [r.entity for r in rows.select("entity").distinct().collect() if r.entity]
+            written = write_silver(rows, settings, masking_key, batch_id, entities)
+            record_rows_out(batch, batch_id, sum(written.values()))
             log.info(
-                "silver batch %d: %s", batch_id, ", ".join(f"{e} {n}" for e, n in merged.items())
+                "silver batch %d: %s",
+                batch_id,
+                ", ".join(f"{e} {n}" for e, n in written.items()) or "nothing to write",
             )
         finally:
-            for frame in typed.values():
-                frame.unpersist()
             rows.unpersist()
 
     return write_silver_batch
@@ -184,17 +232,17 @@ def start_silver(
     *,
     trigger: str | None = None,
 ) -> StreamingQuery:
-    """Start the silver query over the bronze tables of every entity."""
-    streams = [
+    """Start the silver query: silver (re)built from bronze.events, not from Kafka. The
+    application's ingest query writes silver from the same micro-batch as bronze; this one
+    serves a backfill (silver rebuilt after a fix in a transform) and runs with the
+    application stopped."""
+    bronze = (
         spark.readStream.format("delta")
         .option("maxFilesPerTrigger", settings.spark.max_files_per_trigger)
         # bronze is append-only but for erasure and lifecycle, which silver must not replay
         .option("skipChangeCommits", "true")
-        .load(table_path(settings, "bronze", topic))
-        .withColumn("entity", F.lit(entity))
-        for entity, topic in ENTITY_TOPICS.items()
-    ]
-    bronze = reduce(DataFrame.unionByName, streams)
+        .load(bronze_path(settings))
+    )
     return (
         bronze.writeStream.queryName(QUERY_NAME)
         .foreachBatch(silver_writer(settings, masking_key))

@@ -26,7 +26,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.postgres import connect
-from lakehouse.registry import BCB_TOPIC, OLIST_ENTITIES, WEATHER_TOPIC, kafka_topic, table_path
+from lakehouse.registry import (
+    BCB_TOPIC,
+    OLIST_ENTITIES,
+    WEATHER_TOPIC,
+    kafka_topic,
+    pipeline_topics,
+    table_path,
+)
 from lakehouse.settings import Secrets, Settings, load_secrets
 from lakehouse.storage import s3_client
 from producers.bcb import parse_body
@@ -37,7 +44,7 @@ from producers.sink import KafkaSink
 from producers.synthetic import CUSTOMERS, Manifest, generate
 from producers.weather import load_capitals, parse_weather
 from security.runtime import masking_key
-from streaming.bronze_job import pipeline_topics
+from streaming.bronze_job import read_bronze
 from streaming.contracts import CONTRACTS
 from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from streaming.silver_job import ENTITY_TOPICS
@@ -140,7 +147,7 @@ def assert_bronze_equals_produced(
     spark: SparkSession, settings: Settings, produced: Produced
 ) -> None:
     for topic, count in produced.acked.items():
-        assert read(spark, settings, "bronze", topic).count() == count, topic
+        assert read_bronze(spark, settings, topic).count() == count, topic
 
 
 def kafka_record_counts(settings: Settings) -> dict[str, int]:
@@ -236,7 +243,7 @@ def assert_silver_and_quarantine_cover_bronze(spark: SparkSession, settings: Set
     holds each natural key and event id once."""
     quarantine = read(spark, settings, "silver", "quarantine")
     for entity, contract in CONTRACTS.items():
-        bronze = read(spark, settings, "bronze", ENTITY_TOPICS[entity]).withColumn(
+        bronze = read_bronze(spark, settings, ENTITY_TOPICS[entity]).withColumn(
             "event_id", F.get_json_object("value", "$.event_id")
         )
         silver = read(spark, settings, "silver", entity)

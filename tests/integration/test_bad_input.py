@@ -13,7 +13,6 @@ import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,17 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from batch.query import TableRef, delta_table
-from lakehouse.registry import kafka_topic, table_path
+from batch.query import TableRef, delta_table, run_query
+from lakehouse.registry import kafka_topic
 from lakehouse.settings import Secrets, Settings
 from producers.envelope import MAX_RAW_CHARS
 from producers.olist import DLQ, OlistReplay
 from producers.sink import KafkaSink
 from security.runtime import masking_key
-from streaming.bronze_job import BRONZE_SCHEMA, start_bronze
+from streaming.bronze_job import ensure_bronze_table
 from streaming.contracts import CONTRACTS
-from streaming.delta_io import create_in_parallel, ensure_table
-from streaming.silver_job import ENTITY_TOPICS, QUARANTINE, ensure_silver_tables, start_silver
+from streaming.ingest_job import start_ingest
+from streaming.silver_job import QUARANTINE, ensure_silver_tables
 
 pytestmark = pytest.mark.bad_input
 
@@ -103,27 +102,13 @@ def _await(query: StreamingQuery) -> None:
 
 
 def run_bronze_and_silver(spark: SparkSession, settings: Settings, entities: list[str]) -> None:
-    """Bronze, then silver, each draining what is there (availableNow), in this process. Bronze
-    starts at once (its appends create the tables of the topics that hold records); the other
-    bronze tables silver reads, and silver's own, are created meanwhile."""
+    """The ingest query (Kafka -> bronze.events -> silver) over the corpus' topics, draining
+    what is there (availableNow), in this process."""
     key = masking_key(settings)
-    written = [f"olist.{e}" for e in entities]
-    bronze = start_bronze(spark, settings, topics=[*written, DLQ], trigger="availableNow")
-
-    def ensure_bronze(topic: str) -> None:
-        path = table_path(settings, "bronze", topic)
-        ensure_table(spark, path, BRONZE_SCHEMA, partition_by=("ingest_date",))
-
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            silver_tables = pool.submit(ensure_silver_tables, spark, settings, key, entities)
-            create_in_parallel(
-                ensure_bronze, [t for t in ENTITY_TOPICS.values() if t not in written]
-            )
-            silver_tables.result()
-    finally:
-        _await(bronze)
-    _await(start_silver(spark, settings, key, trigger="availableNow"))
+    ensure_bronze_table(spark, settings)
+    ensure_silver_tables(spark, settings, key, entities)
+    topics = [*(f"olist.{e}" for e in entities), DLQ]
+    _await(start_ingest(spark, settings, key, topics=topics, trigger="availableNow"))
 
 
 def _rows(settings: Settings, secrets: Secrets, layer: str, name: str) -> list[dict[str, Any]]:
@@ -215,7 +200,8 @@ def test_bad_input_lands_in_dead_letters_or_quarantine_with_its_reason(
     sent = send_payloads(ns_settings, corpus.payloads)
     run_bronze_and_silver(spark, ns_settings, corpus.entities)
 
-    dead = [json.loads(r["value"]) for r in _rows(ns_settings, secrets, "bronze", DLQ)]
+    dead_letters, _ = run_query("SELECT value FROM bronze.olist_dlq", ns_settings, secrets)
+    dead = [json.loads(r["value"]) for r in dead_letters.to_pylist()]
     quarantine = _rows(ns_settings, secrets, "silver", QUARANTINE)
     assert_dead_letters(corpus, dead)
     assert_quarantine(corpus, quarantine, ns_settings)

@@ -22,7 +22,7 @@ from warehouse.dashboards import panels, run_panel
 
 pytestmark = pytest.mark.integration
 
-QUERIES = ("bronze", "silver", "gold", "warehouse")
+QUERIES = ("ingest", "gold", "warehouse")
 SALES = """
 INSERT INTO dw.dim_customer (customer_id, customer_token, zip3, city, state) VALUES
     ('c1', 'tok-ana', '010', 'sao paulo', 'SP'),
@@ -83,7 +83,7 @@ def _load(conn: psycopg.Connection, now: datetime) -> None:
                 (
                     name, query_id, uuid.UUID(int=100 + number), batch_id, now - age,
                     1000 * (batch_id + 1), 990 * (batch_id + 1), 250.0, 310.5, 3200 + batch_id,
-                    40 - 30 * batch_id, "offsets" if name == "bronze" else "files",
+                    40 - 30 * batch_id, "offsets" if name == "ingest" else "files",
                 ),
             )  # fmt: skip
     silver_batch_at = now - timedelta(minutes=5)

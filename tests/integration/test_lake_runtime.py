@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 from chispa import assert_df_equality
 from confluent_kafka import Consumer, Producer
 from delta.tables import DeltaTable
@@ -15,6 +19,7 @@ from lakehouse.postgres import connect
 from lakehouse.registry import Topic, table_path
 from lakehouse.stack.process import wait_until
 from lakehouse.storage import s3_client
+from streaming.bronze_job import LakeLayoutError, ensure_bronze_table
 from streaming.delta_io import ensure_table, table_exists
 
 
@@ -111,3 +116,26 @@ def test_a_half_created_table_is_created_again(spark, settings, secrets, run_id)
     assert table_exists(spark, path)
     assert spark.read.format("delta").load(path).columns == ["k", "v"]
     assert DeltaTable.forPath(spark, path).history().count() == 1
+
+
+def test_a_lake_of_the_per_topic_bronze_layout_is_refused_with_what_to_do(
+    spark, settings, run_id
+) -> None:
+    """bronze was a table per topic; this release cannot continue such a lake's queries and
+    says so, rather than starting a second bronze beside the first."""
+    lake = settings.model_copy(update={"namespace": f"old-layout-{run_id}"})
+    ensure_table(spark, table_path(lake, "bronze", "olist_orders"), "value STRING")
+    with pytest.raises(LakeLayoutError, match=r"per-topic bronze layout.*new lake"):
+        ensure_bronze_table(spark, lake)
+    assert not table_exists(spark, table_path(lake, "bronze", "events"))
+
+
+def test_streaming_in_a_namespace_without_its_database_says_what_to_run(settings, run_id) -> None:
+    env = {**os.environ, "LAKEHOUSE_NAMESPACE": f"nodb-{run_id}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "lakehouse.cli", "stream", "--trigger", "availableNow"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"LAKEHOUSE_NAMESPACE=nodb-{run_id} lakehouse migrate" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr[-3000:]

@@ -31,17 +31,17 @@ def test_old_bronze_partitions_move_to_cold_once(
 ) -> None:
     today = datetime.now(UTC).date()
     old, older, recent = today - timedelta(days=40), today - timedelta(days=100), today
-    path = table_path(ns_settings, "bronze", "olist_orders")
+    path = table_path(ns_settings, "bronze", "events")
     _bronze_rows(spark, {older: 3, old: 2, recent: 4}).write.format("delta").partitionBy(
         "ingest_date"
     ).save(path)
 
     result = run_lifecycle(spark, ns_settings, secrets, {"older_than_days": 30})
 
-    moved = result.figures["tables"]["bronze.olist_orders"]
+    moved = result.figures["tables"]["bronze.events"]
     assert moved == {"rows": 5, "dates": [older.isoformat(), old.isoformat()]}
     bronze = spark.read.format("delta").load(path)
-    cold = spark.read.format("delta").load(cold_path(ns_settings, "bronze", "olist_orders"))
+    cold = spark.read.format("delta").load(cold_path(ns_settings, "bronze", "events"))
     assert sorted(r.ingest_date for r in bronze.select("ingest_date").distinct().collect()) == [
         recent
     ]
@@ -58,7 +58,7 @@ def test_old_bronze_partitions_move_to_cold_once(
     entries = [json.loads(line) for _, line in audit_trail(ns_settings).entries()]
     assert any(
         e["action"] == "lifecycle.bronze"
-        and e["target"] == "bronze.olist_orders"
+        and e["target"] == "bronze.events"
         and f"5 rows of 2 ingest dates ({older}..{old})" in e["outcome"]
         for e in entries
     ), entries[-3:]

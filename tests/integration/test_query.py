@@ -141,3 +141,35 @@ def test_spark_sql_names_the_tables_by_path(ns_settings: Settings) -> None:
         f"SELECT * FROM delta.`{root}/gold/daily_sales` VERSION AS OF 3 d "
         f"JOIN delta.`{root}/silver/orders` VERSION AS OF 3 o"
     )
+
+
+def test_bronze_topic_names_select_their_rows_of_bronze_events(
+    spark, ns_settings: Settings, secrets: Secrets
+) -> None:
+    """bronze is one table for every topic; ``bronze.<topic>`` is that topic's rows of it, in
+    both engines, and an unknown topic is a clear error."""
+    from datetime import datetime
+
+    from lakehouse.registry import kafka_topic
+    from streaming.bronze_job import BRONZE_SCHEMA, ensure_bronze_table
+
+    ensure_bronze_table(spark, ns_settings)
+    at = datetime(2026, 1, 1)
+    rows = [
+        (f"k{i}", f"v{i}", kafka_topic(ns_settings, topic), 0, i, at, at, at.date())
+        for i, topic in enumerate(["olist.orders", "olist.orders", "bcb.sgs", "olist.dlq"])
+    ]
+    spark.createDataFrame(rows, BRONZE_SCHEMA).write.format("delta").mode("append").save(
+        table_path(ns_settings, "bronze", "events")
+    )
+    for sql, expected in (
+        ("SELECT value FROM bronze.olist_orders ORDER BY value", ["v0", "v1"]),
+        ("SELECT value FROM bronze.olist_orders WHERE key = 'k1'", ["v1"]),
+        ("SELECT value FROM bronze.olist_dlq", ["v3"]),
+        ("SELECT value FROM bronze.events ORDER BY value", ["v0", "v1", "v2", "v3"]),
+    ):
+        for engine in ("duckdb", "spark"):
+            result, _ = run_query(sql, ns_settings, secrets, engine=engine)
+            assert [r["value"] for r in result.to_pylist()] == expected, (engine, sql)
+    with pytest.raises(QueryError, match=r"no bronze\.nope"):
+        run_query("SELECT * FROM bronze.nope", ns_settings, secrets)

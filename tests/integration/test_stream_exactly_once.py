@@ -77,7 +77,7 @@ def test_kafka_to_warehouse_exactly_once_through_a_sigkill(
         now = datetime.now(UTC)
         assert_every_panel_returns_rows(conn, datetime(2016, 1, 1, tzinfo=UTC), now)
     progress = pi.stream_progress(ns_settings, secrets)
-    assert set(progress) == {"bronze", "silver", "gold", "warehouse"}
+    assert set(progress) == {"ingest", "gold", "warehouse"}
     assert all(rows_in > 0 for rows_in, _rows_out in progress.values())
 
     with connect(ns_settings, secrets) as conn:
