@@ -24,8 +24,9 @@ Role = Literal["owner", "loader", "reader", "superuser"]
 WRITER_GROUP, READER_GROUP = "lakehouse_writer", "lakehouse_reader"
 
 
-class MissingDatabaseError(LakehouseError):
-    """The warehouse database of the settings' namespace does not exist yet."""
+class MissingDatabaseError(LakehouseError, psycopg.OperationalError):
+    """The database a connection asked for does not exist (yet). Also an OperationalError, so
+    that callers treating an unreachable PostgreSQL as a warning (the audit anchor) go on."""
 
 
 def role_login(settings: Settings, role: Role) -> tuple[str, str]:
@@ -73,7 +74,7 @@ def can_connect(settings: Settings, secrets: Secrets, *, role: Role = "owner") -
     try:
         with connect(settings, secrets, role=role) as conn:
             return conn.execute("SELECT 1").fetchone() == (1,)
-    except (psycopg.OperationalError, MissingDatabaseError):
+    except psycopg.OperationalError:
         return False
 
 

@@ -1,7 +1,8 @@
 """The ingest query: the hot path, ONE chained micro-batch from Kafka to silver.
 
 One Kafka source subscribes to every pipeline topic. Its named foreachBatch function turns
-the batch into bronze rows (the pure ``kafka_to_bronze``), caches them once and then:
+the batch into bronze rows (the pure ``kafka_to_bronze``), reads them from Kafka once into
+memory (``materialized``: Delta's MERGE would read its source again) and then:
 
 1. appends them all to bronze.events: one Delta commit, whatever the topics;
 2. hands the same cached rows to silver (``write_silver``): parsed and typed by each entity's
@@ -25,7 +26,7 @@ from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
 from streaming.bronze_job import append_bronze
-from streaming.delta_io import txn_app_id
+from streaming.delta_io import materialized, txn_app_id
 from streaming.progress import record_rows_out
 from streaming.silver_job import entity_of_topic, write_silver
 
@@ -43,13 +44,12 @@ def ingest_writer(
         # One Kafka partition is one Spark partition: coalesced, the batch is written as a
         # couple of files by a couple of tasks instead of one per partition of every topic.
         parallelism = batch.sparkSession.sparkContext.defaultParallelism
-        rows = (
+        bronze = (
             kafka_to_bronze(batch)
             .withColumn("entity", entity_of_topic(settings))
             .coalesce(parallelism)
-            .persist()
         )
-        try:
+        with materialized(bronze) as rows:
             per_entity = {r.entity: r["count"] for r in rows.groupBy("entity").count().collect()}
             records = sum(per_entity.values())
             append_bronze(rows, settings, txn_app_id(batch, f"bronze.{BRONZE_EVENTS}"), batch_id)
@@ -62,8 +62,6 @@ def ingest_writer(
                 records,
                 ", ".join(f"{e} {n}" for e, n in sorted(written.items())) or "nothing",
             )
-        finally:
-            rows.unpersist()
 
     return write_ingest_batch
 

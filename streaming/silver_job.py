@@ -39,6 +39,7 @@ from streaming.delta_io import (
     create_in_parallel,
     ensure_table,
     idempotent_merge,
+    materialized,
     txn_app_id,
     writing,
 )
@@ -116,13 +117,18 @@ def merge_entity(
     batch_id: int | None = None,
 ) -> int:
     """MERGE one entity's good rows into its silver table: on the natural key for entities that
-    change (the newest ``produced_at`` wins), on ``event_id`` (insert only) for the others.
+    change (the newest ``produced_at`` wins; the same event again is left alone), on
+    ``event_id`` (insert only) for the others.
     Idempotent per (``app_id``, ``batch_id``) when given (a streaming batch)."""
     keys = contract.natural_key if contract.changes else ("event_id",)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = table.alias("t").merge(good.alias("s"), condition)
     if contract.changes:
-        merge = merge.whenMatchedUpdateAll(condition="s.produced_at >= t.produced_at")
+        # a re-sent record (the same content, so the same event id) changes nothing: no
+        # rewrite of the file that holds it, no change for gold and the warehouse to read
+        merge = merge.whenMatchedUpdateAll(
+            condition="s.event_id <> t.event_id AND s.produced_at >= t.produced_at"
+        )
     return idempotent_merge(merge.whenNotMatchedInsertAll(), app_id, batch_id)
 
 
@@ -209,8 +215,7 @@ def silver_writer(
     """The foreachBatch function of the silver query (bronze.events -> silver)."""
 
     def write_silver_batch(batch: DataFrame, batch_id: int) -> None:
-        rows = batch.withColumn("entity", entity_of_topic(settings)).persist()
-        try:
+        with materialized(batch.withColumn("entity", entity_of_topic(settings))) as rows:
             entities = [r.entity for r in rows.select("entity").distinct().collect() if r.entity]
             written = write_silver(rows, settings, masking_key, batch_id, entities)
             record_rows_out(batch, batch_id, sum(written.values()))
@@ -219,8 +224,6 @@ def silver_writer(
                 batch_id,
                 ", ".join(f"{e} {n}" for e, n in written.items()) or "nothing to write",
             )
-        finally:
-            rows.unpersist()
 
     return write_silver_batch
 

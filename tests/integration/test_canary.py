@@ -6,6 +6,7 @@ server's files and PostgreSQL. None may be found outside the vault."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -23,6 +24,7 @@ from security.runtime import actor, open_vault
 from streaming.smoke import smoke_table
 
 CANARY_CPF = "390.533.447-05"
+COMMIT = re.compile(r"\d{20}\.(json|checkpoint(\.\d+\.\d+)?\.parquet)")
 NO_LEADER_YET = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
@@ -99,12 +101,14 @@ def _found_in_kafka(settings, needles: dict[str, bytes]) -> list[str]:
 
 
 def _delta_tables(settings, secrets) -> list[str]:
-    """Every Delta table in the lake bucket (a folder holding a _delta_log/)."""
+    """Every Delta table in the lake bucket: a folder whose _delta_log/ holds a commit (a
+    driver killed while creating a table leaves the folder alone, which holds no data)."""
     client = s3_client(settings, secrets)
     roots = set()
     for obj in client.list_objects(settings.s3.bucket, recursive=True):
-        if "/_delta_log/" in obj.object_name:
-            roots.add(obj.object_name.split("/_delta_log/")[0])
+        root, _, name = obj.object_name.partition("/_delta_log/")
+        if name and COMMIT.fullmatch(name):
+            roots.add(root)
     return [f"{settings.s3.lake_root}/{root}" for root in sorted(roots)]
 
 
