@@ -124,8 +124,8 @@ def merge_entity(
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = table.alias("t").merge(good.alias("s"), condition)
     if contract.changes:
-        # a re-sent record (the same content, so the same event id) changes nothing: no
-        # rewrite of the file that holds it, no change for gold and the warehouse to read
+        # a re-sent record (the same content, so the same event id) is not an update: no
+        # change-feed rows for gold and the warehouse (Delta still copies its file)
         merge = merge.whenMatchedUpdateAll(
             condition="s.event_id <> t.event_id AND s.produced_at >= t.produced_at"
         )
