@@ -105,14 +105,6 @@ def kafka_topic(settings: Settings, name: str) -> str:
     return f"{settings.namespace}.{name}" if settings.namespace else name
 
 
-def registry_topic(settings: Settings, kafka_name: str) -> str:
-    """The registry's name of a broker topic (the inverse of ``kafka_topic``)."""
-    prefix = f"{settings.namespace}." if settings.namespace else ""
-    if not kafka_name.startswith(prefix):
-        raise ValueError(f"topic {kafka_name!r} is outside namespace {settings.namespace!r}")
-    return kafka_name[len(prefix) :]
-
-
 def table_path(settings: Settings, layer: str, name: str) -> str:
     """``s3a://<bucket>/<layer>/<name>`` for a Delta table of the lake."""
     if layer not in LAYERS and layer != "smoke":

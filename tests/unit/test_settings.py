@@ -10,7 +10,7 @@ import pytest
 
 from lakehouse.errors import MissingSecretError
 from lakehouse.logs import RedactSecrets, register_secret
-from lakehouse.registry import checkpoint_path, kafka_topic, registry_topic, table_path
+from lakehouse.registry import bronze_topic, checkpoint_path, kafka_topic, table_path
 from lakehouse.settings import Secrets, Settings
 from lakehouse.spark import trigger_options
 
@@ -78,11 +78,14 @@ def test_namespace_prefixes_topics_and_lake_paths(tmp_path: Path) -> None:
     spaced = Settings(home=tmp_path, namespace="ci-42")
     assert kafka_topic(plain, "olist.orders") == "olist.orders"
     assert kafka_topic(spaced, "olist.orders") == "ci-42.olist.orders"
-    assert registry_topic(spaced, "ci-42.olist.orders") == "olist.orders"
     assert table_path(plain, "silver", "orders") == "s3a://lakehouse/silver/orders"
     assert table_path(spaced, "bronze", "bcb.sgs") == "s3a://lakehouse/ci-42/bronze/bcb_sgs"
     assert checkpoint_path(spaced, "gold") == "s3a://lakehouse/ci-42/_checkpoints/gold"
-    with pytest.raises(ValueError, match="outside namespace"):
-        registry_topic(spaced, "olist.orders")
+    # bronze is one table; bronze.<topic> names one topic's rows of it
+    assert bronze_topic("olist_orders") == "olist.orders"
+    assert bronze_topic("olist_dlq") == "olist.dlq"
+    assert bronze_topic("events") is None
+    with pytest.raises(ValueError, match=r"no bronze\.smoke_events"):
+        bronze_topic("smoke_events")
     with pytest.raises(ValueError, match="namespace"):
         Settings(home=tmp_path, namespace="Bad Name/..")
