@@ -33,6 +33,20 @@ def dir_size(path: Path) -> int:
     return total
 
 
+def kafka_cluster_id(random_bytes: bytes | None = None) -> str:
+    """A new KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    An id starting with ``-`` is drawn again (as Kafka's own ``Uuid.randomUuid`` does): the
+    storage tool's argument parser reads it as an option and refuses to format.
+    """
+    while True:
+        raw = random_bytes if random_bytes is not None else uuid.uuid4().bytes
+        random_bytes = None
+        cluster_id = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class Service(ABC):
     """A service the stack can prepare (once), start, probe and stop.
 
@@ -200,7 +214,7 @@ class KafkaService(Service):
         if (self.data_dir / "meta.properties").is_file():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kafka_cluster_id()
         log.info("formatting Kafka storage in %s", self.data_dir)
         run(
             self._java(
