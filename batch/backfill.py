@@ -1,16 +1,16 @@
 """``lakehouse batch backfill``: rebuild silver, gold and the warehouse from bronze into the
 same tables.
 
-The checkpoints of the silver, gold and warehouse queries are removed; the silver query
-rebuilds silver from bronze.events' first version, then the streaming application runs with
-``availableNow``: gold reads the change feeds of silver from a snapshot, the warehouse load
-the same. Every
-write is idempotent by content, not by checkpoint: silver MERGEs on natural keys (the newest
-record wins) or event ids, the quarantine inserts by Kafka coordinates, gold recomputes
-whole dates, the warehouse upserts with ``IS DISTINCT FROM``. So a backfill after a fix in a
-transform rewrites what the fix changes and nothing else. Bronze keeps its checkpoint (its
-source is Kafka, whose retention may no longer hold the first records), and so does the
-ingest query, which writes silver as it appends to bronze.
+The checkpoints of the silver and gold queries are removed; the silver query runs the ingest
+query's chain (silver, then the warehouse) over bronze.events from its first version, then the
+streaming application runs with ``availableNow``: gold reads the change feeds of silver from a
+snapshot. Backfilling the warehouse alone loads it from silver's current tables. Every write is
+idempotent by content, not by checkpoint: silver MERGEs on natural keys (the newest record
+wins) or event ids, the quarantine inserts by Kafka coordinates, gold recomputes whole dates,
+the warehouse upserts with ``IS DISTINCT FROM`` and never over a newer record. So a backfill
+after a fix in a transform rewrites what the fix changes and nothing else. Bronze keeps its
+checkpoint (its source is Kafka, whose retention may no longer hold the first records), and
+so does the ingest query.
 
 It needs the lake to itself: it refuses to start while the streaming application holds the
 lake's lease (stop the application, backfill, start it again).
@@ -28,11 +28,13 @@ from batch.lake_jobs import LakeLease
 from lakehouse.registry import checkpoint_path
 from lakehouse.settings import Secrets, Settings
 from security.runtime import masking_key
-from streaming.silver_job import start_silver
+from streaming.ingest_job import start_silver
+from streaming.warehouse_job import rebuild_warehouse
 
 log = logging.getLogger(__name__)
 
 REBUILT = ("silver", "gold", "warehouse")
+CHECKPOINTED = ("silver", "gold", "warehouse")  # "warehouse": the query of older releases
 
 
 def reset_checkpoints(
@@ -63,11 +65,14 @@ def backfill(
         raise ValueError(f"cannot backfill {sorted(unknown)}; choose from {REBUILT}")
     began = time.monotonic()
     with LakeLease(settings, secrets, "backfill"):
-        removed = reset_checkpoints(spark, settings, queries)
+        removed = reset_checkpoints(spark, settings, [q for q in queries if q in CHECKPOINTED])
         log.info("checkpoints reset: %s", ", ".join(removed) or "none existed")
-        if "silver" in queries:
-            rebuild = start_silver(spark, settings, masking_key(settings), trigger="availableNow")
+        key = masking_key(settings)
+        if "silver" in queries:  # the warehouse follows, from the same batches
+            rebuild = start_silver(spark, settings, secrets, key, trigger="availableNow")
             rebuild.awaitTermination()
+        elif "warehouse" in queries:
+            rebuild_warehouse(spark, settings, secrets, key)
     run(spark, settings, "availableNow")
     return (
         f"rebuilt {', '.join(queries)} from bronze in {time.monotonic() - began:.0f} s "

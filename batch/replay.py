@@ -1,7 +1,8 @@
 """``lakehouse batch replay-quarantine [--since TS]``: after a fix (a contract that now accepts
 what it rejected, a corrected parser), run silver.quarantine's records again through silver's
 transforms. Records that pass are MERGEd into their silver table (the same MERGE as the
-stream's, so a record already there changes nothing) and leave the quarantine; the others
+stream's, so a record already there changes nothing), are loaded into the warehouse as the
+stream loads them, and leave the quarantine; the others
 stay, with the reason the current code gives. Records rejected before silver (the producers'
 dead letters, ``*.dlq`` topics) hold raw CSV lines, not envelopes: replay those by replaying
 the fixed source file (``lakehouse produce olist``), whose event ids make re-sent rows
@@ -11,6 +12,7 @@ idempotent.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,7 @@ from streaming.contracts import CONTRACTS
 from streaming.delta_io import writing
 from streaming.silver import parse_envelopes, quarantined_rows, type_payload, valid_rows
 from streaming.silver_job import QUARANTINE, merge_entity, prepare
+from streaming.warehouse_job import load_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ def run_replay_quarantine(
     absent)."""
     from delta.tables import DeltaTable
 
+    key = masking_key(settings)
     path = table_path(settings, "silver", QUARANTINE)
     quarantine = spark.read.format("delta").load(path).where(F.col("stage").startswith("silver."))
     if args.get("since"):
@@ -61,6 +65,7 @@ def run_replay_quarantine(
     moved: dict[str, int] = {}
     kept: dict[str, int] = {}
     passed, failing = [], []
+    good_rows: dict[str, DataFrame] = {}
     try:
         stages = [r.stage for r in quarantine.select("stage").distinct().collect()]
         for entity in sorted(s.removeprefix("silver.") for s in stages):
@@ -68,12 +73,11 @@ def run_replay_quarantine(
                 continue
             typed = retype(quarantine, entity).persist()
             good = valid_rows(typed)
+            good_rows[entity] = prepare(good, CONTRACTS[entity], key).persist()
             silver_path = table_path(settings, "silver", entity)
             with writing(silver_path):
                 merge_entity(
-                    DeltaTable.forPath(spark, silver_path),
-                    prepare(good, CONTRACTS[entity], masking_key(settings)),
-                    CONTRACTS[entity],
+                    DeltaTable.forPath(spark, silver_path), good_rows[entity], CONTRACTS[entity]
                 )
             moved[entity] = good.count()
             still = quarantined_rows(typed, f"silver.{entity}")
@@ -81,9 +85,14 @@ def run_replay_quarantine(
             passed.append(good.select(*KEY[:3], F.lit(f"silver.{entity}").alias("stage")))
             failing.append(still.select(*KEY, "reason"))
         if passed:
+            # the warehouse gets the rows that passed as the stream would have loaded them
+            query = ("replay-quarantine", str(uuid.uuid4()), 0)
+            load_warehouse(good_rows, settings, secrets, key, query=query)
             _settle(spark, path, passed, failing)
     finally:
         quarantine.unpersist()
+        for frame in good_rows.values():
+            frame.unpersist()
     lines = [
         f"silver.{e}: {moved[e]} records moved to silver, {kept[e]} kept in quarantine"
         for e in sorted(moved)

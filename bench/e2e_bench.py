@@ -39,7 +39,7 @@ from producers.synthetic import Manifest, generate
 log = logging.getLogger(__name__)
 
 QUERY_STARTED = re.compile(rb"INFO streaming\.progress: query (\w+) started")
-QUERIES = {"ingest", "gold", "warehouse"}
+QUERIES = {"ingest", "gold"}
 COUNTS = "SELECT (SELECT count(*) FROM dw.fct_order), (SELECT count(*) FROM dw.fct_order_item),"
 COUNTS += " (SELECT count(*) FROM dw.fct_payment)"
 

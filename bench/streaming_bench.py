@@ -31,8 +31,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from bench.baselines import spark_kafka_to_delta, spark_rate_to_delta
+from lakehouse.postgres import ensure_database
 from lakehouse.registry import table_path
-from lakehouse.settings import get_settings
+from lakehouse.settings import get_settings, load_secrets
 from lakehouse.spark import build_spark_session
 from producers.olist import OlistReplay
 from producers.synthetic import generate
@@ -108,14 +109,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"namespace {settings.namespace}: {manifest.summary()}")
     print(f"produced {events:,} events in {produce_s:.1f} s ({events / produce_s:,.0f}/s)")
 
+    secrets = load_secrets(settings)
+    ensure_database(settings, secrets)  # the ingest query loads the namespace's warehouse
     spark = build_spark_session("lakehouse-bench", settings)
     key = masking_key(settings)
     ensure_bronze_table(spark, settings)
     ensure_silver_tables(spark, settings, key)
     drain = "availableNow"
     results = {
-        "ingest (Kafka -> bronze -> silver)": timed_layer(
-            lambda: start_ingest(spark, settings, key, trigger=drain)
+        "ingest (Kafka -> bronze -> silver -> warehouse)": timed_layer(
+            lambda: start_ingest(spark, settings, secrets, key, trigger=drain)
         ),
         "gold (recompute touched days, MERGE)": timed_layer(
             lambda: start_gold(spark, settings, trigger=drain)
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         for layer, (_, _, query) in results.items():
             print(f"\n{layer}")
             print_breakdown(query, jobs, args.min_job_s)
-    rate_rows = results["ingest (Kafka -> bronze -> silver)"][1]
+    rate_rows = results["ingest (Kafka -> bronze -> silver -> warehouse)"][1]
     floor_s, floor_rows = spark_kafka_to_delta(
         spark,
         settings,

@@ -5,10 +5,10 @@ Kafka to dw.fct_order with the streaming application running as a service.
         [--rate 20] [--duration 60] [--skip-sink] [--skip-freshness] [--json PATH]
 
 Needs the stack up (`lakehouse stack up`). Sink: a synthetic Olist set turned (in Python, no
-Spark) into about ``--rows`` change rows shaped as the warehouse query sends them; each run
-loads them with ``warehouse.sink.load_changes`` into a fresh namespace database (inserts), loads
-them again under a new batch id (nothing changes), and COPYs the same CSV bytes into a plain
-unindexed table of the same five columns (the baseline); medians of ``--runs``. Freshness: in a
+Spark) into about ``--rows`` typed rows shaped as the ingest query sends them; each run COPYs
+them into the typed staging tables and nothing else (the baseline), loads them with
+``warehouse.sink.load_rows`` into a fresh namespace database (inserts), and loads them again
+under a new batch id (nothing changes); medians of ``--runs``. Freshness: in a
 namespace of its own, ``lakehouse stream --trigger "processingTime=1 second"`` runs while orders
 (each with its customer, items, payments and reviews) go to Kafka at ``--rate`` orders/s for
 ``--duration`` seconds; a poller asks dw.fct_order every 100 ms which have arrived.
@@ -49,7 +49,7 @@ from producers.sink import KafkaSink
 from producers.synthetic import generate
 from security.masking import make_tokeniser
 from streaming.contracts import CONTRACTS
-from warehouse.sink import WAREHOUSE_TOTALS, connect_loader, csv_bytes, load_changes
+from warehouse.sink import WAREHOUSE_TOTALS, connect_loader, csv_bytes, load_rows, stage
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,13 @@ CHANGES_PER_ORDER = 5.58
 SINK_ENTITIES = ("category_translation", "sellers", "products", "customers", "orders",
                  "order_items", "order_payments", "order_reviews")  # fmt: skip
 ORDER_FACTS = ("order_items", "order_payments", "order_reviews")
-BASELINE_TABLE = (
-    "CREATE TABLE bench_copy (entity text NOT NULL, key text NOT NULL, row jsonb NOT NULL,"
-    " version bigint NOT NULL, deleted boolean NOT NULL)"
-)
 VISIBLE = "SELECT order_id FROM dw.fct_order WHERE order_id = ANY(%s)"
-WAREHOUSE_BATCH = re.compile(rb"INFO streaming\.warehouse_job: warehouse batch \d+")
+WAREHOUSE_BATCH = re.compile(rb"INFO streaming\.ingest_job: ingest batch \d+")
 POLL_S = 0.1
 CASES = {
-    "insert": "load_changes, first load (inserts)",
-    "noop": "load_changes, same rows, new batch (no-op)",
-    "copy": "baseline: COPY into a plain table",
+    "insert": "load_rows, first load (inserts)",
+    "noop": "load_rows, same rows, new batch (no-op)",
+    "copy": "baseline: COPY into the typed staging tables",
 }
 BENCH_KEY = b"warehouse-bench-masking-key-0001"  # tokens only need to look like the real ones
 
@@ -88,29 +84,21 @@ def read_set(data_dir: Path) -> OlistSet:
 
 # --- sink throughput ---------------------------------------------------------------------------
 
-TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%f"  # streaming.warehouse_changes.JSON_OPTIONS
+ARROW: dict[str, pa.DataType] = {
+    "string": pa.string(), "int": pa.int32(), "money": pa.decimal128(12, 2),
+    "rate": pa.decimal128(18, 6), "double": pa.float64(), "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"), "epoch": pa.timestamp("us", tz="UTC"),
+}  # fmt: skip
 CONVERT: dict[str, Callable[[str], object]] = {
-    "int": int, "money": Decimal, "rate": Decimal, "double": float, "date": lambda t: t[:10],
-    "timestamp": lambda t: datetime.fromisoformat(t).strftime(TIMESTAMP),
+    "int": int, "money": Decimal, "rate": Decimal, "double": float,
+    "date": lambda t: date.fromisoformat(t[:10]),
+    "timestamp": lambda t: datetime.fromisoformat(t).replace(tzinfo=UTC),
 }  # fmt: skip
 
 
-def _json(values: dict[str, object]) -> str:
-    """JSON as Spark's ``to_json`` writes it: compact, nulls left out, decimals as written."""
-
-    def literal(value: object) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float | Decimal):
-            return str(value)
-        return json.dumps(value, ensure_ascii=False)
-
-    return "{" + ",".join(f'"{k}":{literal(v)}' for k, v in values.items() if v is not None) + "}"
-
-
 def warehouse_row(entity: str, fields: dict[str, str], tokenise: Any) -> dict[str, object]:
-    """The columns ``streaming.warehouse_changes.change_rows`` sends for one silver row (empty CSV
-    values are null in silver)."""
+    """The columns ``streaming.warehouse_rows.warehouse_rows`` gives for one silver row (empty
+    CSV values are null in silver), but ``produced_at``."""
     typed = {f.name: CONVERT.get(f.kind, str)(fields[f.name]) if fields.get(f.name) else None
              for f in CONTRACTS[entity].fields}  # fmt: skip
     if entity == "customers":
@@ -124,44 +112,66 @@ def warehouse_row(entity: str, fields: dict[str, str], tokenise: Any) -> dict[st
         }
     if entity == "order_reviews":
         title, message = typed.pop("review_comment_title"), typed.pop("review_comment_message")
-        return typed | {"has_comment": (title or message) is not None}
+        typed.pop("review_id"), typed.pop("order_id")
+        return {"review_id": fields["review_id"], "order_id": fields["order_id"], **typed,
+                "has_comment": (title or message) is not None}  # fmt: skip
     return typed
 
 
-def change_table(olist: OlistSet) -> tuple[pa.Table, Counter[str]]:
-    """Every warehouse entity's rows as one batch of ``CHANGE_SCHEMA`` rows (silver version 1),
-    entity by entity as the union of the change feeds delivers them; rows per entity."""
+def _schema(entity: str, first: dict[str, object]) -> pa.Schema:
+    kinds = {f.name: ARROW[f.kind] for f in CONTRACTS[entity].fields}
+    kinds |= {"has_comment": pa.bool_(), "customer_token": pa.string(),
+              "customer_zip3": pa.string(), "produced_at": ARROW["timestamp"]}  # fmt: skip
+    return pa.schema([(name, kinds[name]) for name in first])
+
+
+def stage_tables(olist: OlistSet) -> tuple[dict[str, pa.Table], Counter[str]]:
+    """Every warehouse entity's rows as one batch of ``warehouse.sink.load_rows`` input (the
+    entities a synthetic set lacks are empty); rows per entity."""
     tokenise = make_tokeniser(BENCH_KEY, 1)
-    entities, keys, rows = [], [], []
+    produced_at = datetime.now(UTC)
+    tables, counts = {}, Counter[str]()
     for name in SINK_ENTITIES:
         _entity, header, records = olist[name]
-        for record in records:
-            row = warehouse_row(name, dict(zip(header, record.fields or [], strict=True)), tokenise)
-            entities.append(name)
-            keys.append(_json({k: row[k] for k in CONTRACTS[name].natural_key}))
-            rows.append(_json(row))
-    n = len(rows)
-    versions = pa.array([1] * n, pa.int64())
-    columns = {"entity": entities, "key": keys, "row": rows, "version": versions}
-    return pa.table(columns | {"deleted": [False] * n}), Counter(entities)
+        rows = [
+            warehouse_row(name, dict(zip(header, r.fields or [], strict=True)), tokenise)
+            | {"produced_at": produced_at}
+            for r in records
+        ]
+        tables[name] = pa.Table.from_pylist(rows, _schema(name, rows[0]))
+        counts[name] = len(rows)
+    sgs = pa.schema([("series_code", pa.int32()), ("date", pa.date32()),
+                     ("value", ARROW["rate"]), ("produced_at", ARROW["timestamp"])])  # fmt: skip
+    weather = [(f.name, ARROW[f.kind]) for f in CONTRACTS["weather"].fields]
+    quarantine = pa.schema([("topic", pa.string()), ("partition", pa.int32()),
+                            ("offset", pa.int64()), ("stage", pa.string()),
+                            ("seen_at", ARROW["timestamp"]), ("reason", pa.string())])  # fmt: skip
+    tables["sgs"] = sgs.empty_table()
+    tables["weather"] = pa.schema([*weather, ("produced_at", ARROW["timestamp"])]).empty_table()
+    tables["quarantine"] = quarantine.empty_table()
+    return tables, counts
 
 
-def sink_run(settings: Settings, secrets: Secrets, changes: pa.Table, orders: int) -> dict:
+def copy_baseline(conn: Any, tables: dict[str, pa.Table]) -> None:
+    """The same rows COPYed into typed staging tables, nothing else: the load's floor."""
+    with conn.transaction():
+        for entity, table in tables.items():
+            stage(conn, entity, table)
+
+
+def sink_run(
+    settings: Settings, secrets: Secrets, tables: dict[str, pa.Table], orders: int
+) -> dict:
     """In a fresh database: seconds for the COPY baseline, the first load, the same rows again."""
     ensure_database(settings, secrets)
     try:
-        data = csv_bytes(changes)  # the bytes load_changes sends
-        with connect(settings, secrets) as owner:
-            owner.autocommit = True
-            owner.execute(BASELINE_TABLE)
-            began = time.perf_counter()
-            with owner.cursor().copy("COPY bench_copy FROM STDIN (FORMAT csv)") as copy:
-                copy.write(data)
-            seconds = {"copy": time.perf_counter() - began}
         with connect_loader(settings, secrets) as conn:
+            began = time.perf_counter()
+            copy_baseline(conn, tables)
+            seconds = {"copy": time.perf_counter() - began}
             for case in ("insert", "noop"):
                 began = time.perf_counter()
-                result = load_changes(conn, "warehouse", str(uuid.uuid4()), 0, changes)
+                result = load_rows(conn, "ingest", str(uuid.uuid4()), 0, tables)
                 seconds[case] = time.perf_counter() - began
                 assert result is not None
                 if case == "insert":
@@ -170,7 +180,7 @@ def sink_run(settings: Settings, secrets: Secrets, changes: pa.Table, orders: in
                 else:
                     assert result.written == 0, result.rows
             began = time.perf_counter()
-            conn.execute(WAREHOUSE_TOTALS).fetchone()  # what every streamed batch reconciles
+            conn.execute(WAREHOUSE_TOTALS).fetchone()  # what a reconciliation reads
             totals_s = time.perf_counter() - began
         return {"seconds": seconds, "totals_s": totals_s, "written": written}
     finally:
@@ -180,17 +190,17 @@ def sink_run(settings: Settings, secrets: Secrets, changes: pa.Table, orders: in
 def sink_bench(settings: Settings, secrets: Secrets, rows: int, runs: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         manifest = generate(Path(folder), max(1, round(rows / CHANGES_PER_ORDER)), seed)
-        changes, per_entity = change_table(read_set(Path(folder)))
+        tables, per_entity = stage_tables(read_set(Path(folder)))
     began = time.perf_counter()
-    csv_size = len(csv_bytes(changes))
+    csv_size = sum(len(csv_bytes(t)) for t in tables.values())
     encode_s = time.perf_counter() - began
-    n = changes.num_rows
-    print(f"sink: {n:,} change rows from {manifest.orders:,} orders ({dict(per_entity)}), "
+    n = sum(t.num_rows for t in tables.values())
+    print(f"sink: {n:,} rows from {manifest.orders:,} orders ({dict(per_entity)}), "
           f"{csv_size / 1e6:.1f} MB of CSV")  # fmt: skip
     results = []
     for run in range(runs):
         run_settings = settings.model_copy(update={"namespace": f"{settings.namespace}-s{run}"})
-        results.append(sink_run(run_settings, secrets, changes, manifest.orders))
+        results.append(sink_run(run_settings, secrets, tables, manifest.orders))
         cells = ", ".join(f"{k} {v:.2f} s" for k, v in results[-1]["seconds"].items())
         print(f"  run {run + 1}: {cells}")
     median = {k: statistics.median(r["seconds"][k] for r in results) for k in CASES}
@@ -201,7 +211,7 @@ def sink_bench(settings: Settings, secrets: Secrets, rows: int, runs: int, seed:
         print(f"{name:44} {median[case]:8.2f} {rate[case]:10,.0f} {rate['copy']:12,.0f}"
               f" {rate[case] / rate['copy']:6.2f}")  # fmt: skip
     totals_s = statistics.median(r["totals_s"] for r in results)
-    print(f"(the CSV encoding, part of both load_changes cases, takes {encode_s:.2f} s; the "
+    print(f"(the CSV encoding, part of every case, takes {encode_s:.2f} s; the "
           f"reconciliation's warehouse totals at this size, {totals_s:.2f} s a batch)")  # fmt: skip
     return {"rows": n, "orders": manifest.orders, "rows_per_entity": dict(per_entity),
             "csv_bytes": csv_size, "csv_encode_s": encode_s, "totals_s": totals_s, "runs": results,

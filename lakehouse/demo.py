@@ -44,7 +44,7 @@ from lakehouse.stack import control
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-STREAM_QUERIES = ("ingest", "gold", "warehouse")
+STREAM_QUERIES = ("ingest", "gold")
 STREAM_DEADLINE_S = 1800.0
 
 

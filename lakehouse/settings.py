@@ -107,6 +107,9 @@ class SparkSettings(BaseModel):
     max_files_per_trigger: int = 1000  # Delta files per silver micro-batch and table, at most
     # "availableNow" drains what is there and stops; "processingTime=2 seconds" runs as a service.
     trigger: str = "availableNow"
+    # gold's trigger when the application runs as a service (processingTime): gold is not on
+    # the path to the warehouse, and each batch recomputes whole sale dates
+    gold_trigger: str = "processingTime=15 seconds"
     # Executors, with any master but local[...]: one executor of this size (spark.cores.max).
     executor_cores: int = Field(default=2, ge=1)
     executor_memory: str = "2g"

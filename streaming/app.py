@@ -30,7 +30,7 @@ from streaming.gold_job import start_gold
 from streaming.ingest_job import start_ingest
 from streaming.progress import ProgressRecorder
 from streaming.silver_job import ensure_silver_tables
-from streaming.warehouse_job import start_warehouse
+from streaming.warehouse_job import reconcile_warehouse, silver_totals
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +41,23 @@ WAKE_EVERY_S = 1.0  # how often the driver looks for a stop signal while queries
 def start_queries(
     spark: SparkSession, settings: Settings, trigger: str | None, secrets: Secrets | None = None
 ) -> list[StreamingQuery]:
-    """Every query of the application, started: ingest (Kafka -> bronze -> silver, one
-    chained micro-batch), then gold and the warehouse load (both read silver's change feed).
-    With ``availableNow`` ingest drains Kafka before the other two start."""
+    """Every query of the application, started: ingest (Kafka -> bronze -> silver -> the
+    warehouse, one chained micro-batch), then gold (silver's change feed, on its own slower
+    trigger), which reconciles the warehouse with silver after each batch. With
+    ``availableNow`` ingest drains Kafka before gold starts."""
     key = masking_key(settings)
     secrets = secrets or load_secrets(settings)
     ensure_bronze_table(spark, settings)
     ensure_silver_tables(spark, settings, key)
-    queries = [start_ingest(spark, settings, key, trigger=trigger)]
+    queries = [start_ingest(spark, settings, secrets, key, trigger=trigger)]
     if (trigger or settings.spark.trigger) == "availableNow":
         _await_all(queries)
-    return [
-        *queries,
-        start_gold(spark, settings, trigger=trigger),
-        start_warehouse(spark, settings, secrets, key, trigger=trigger),
-    ]
+    totals = silver_totals(spark, settings)
+
+    def reconcile(query_id: str, batch_id: int) -> None:
+        reconcile_warehouse(settings, secrets, totals, query_id, batch_id)
+
+    return [*queries, start_gold(spark, settings, trigger=trigger, after_batch=reconcile)]
 
 
 def _await_all(queries: list[StreamingQuery]) -> None:

@@ -106,6 +106,13 @@ def create_in_parallel(create: Callable[[T], None], items: Iterable[T], workers:
             future.result()
 
 
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest committed version of the Delta table at ``path`` (its log, no data read)."""
+    history = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    assert history is not None, f"{path} has no commit"
+    return int(history[0])
+
+
 def streaming_query_id(batch: DataFrame) -> str:
     """The id of the streaming query whose foreachBatch function received ``batch`` (Spark sets
     it as a property of the thread running the batch)."""

@@ -24,7 +24,13 @@ from pyspark.sql.streaming import StreamingQuery
 from lakehouse.registry import checkpoint_path, table_path
 from lakehouse.settings import Settings
 from lakehouse.spark import trigger_options
-from streaming.delta_io import ensure_table, idempotent_merge, txn_app_id, writing
+from streaming.delta_io import (
+    ensure_table,
+    idempotent_merge,
+    streaming_query_id,
+    txn_app_id,
+    writing,
+)
 from streaming.gold import (
     affected_days,
     daily_sales,
@@ -123,8 +129,11 @@ def recompute_days(spark: SparkSession, settings: Settings, days: Sequence[dt.da
     )
 
 
-def gold_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function of the gold query."""
+def gold_writer(
+    settings: Settings, after_batch: Callable[[str, int], None] | None = None
+) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function of the gold query; ``after_batch(query id, batch id)`` runs
+    after each batch's writes (the application reconciles the warehouse there)."""
 
     def write_gold_batch(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
@@ -160,14 +169,29 @@ def gold_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
             )
         finally:
             touched.unpersist()
+        if after_batch is not None:
+            after_batch(streaming_query_id(batch), batch_id)
 
     return write_gold_batch
 
 
+def gold_trigger(settings: Settings, trigger: str | None) -> str:
+    """Gold's trigger when the application runs on ``trigger``: ``availableNow`` stays
+    ``availableNow``; a service's gold runs on ``spark.gold_trigger``."""
+    chosen = trigger or settings.spark.trigger
+    return chosen if chosen == "availableNow" else settings.spark.gold_trigger
+
+
 def start_gold(
-    spark: SparkSession, settings: Settings, *, trigger: str | None = None
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    trigger: str | None = None,
+    after_batch: Callable[[str, int], None] | None = None,
 ) -> StreamingQuery:
-    """Start the gold query over the change feeds of the silver tables in ``SOURCES``."""
+    """Start the gold query over the change feeds of the silver tables in ``SOURCES``, on
+    ``trigger`` (default: the application's, or ``spark.gold_trigger`` when the application
+    runs as a service: gold is not on the path to the warehouse, so it runs less often)."""
     ensure_gold_tables(spark, settings)
     streams = [
         touches(
@@ -184,8 +208,8 @@ def start_gold(
         changes = changes.unionByName(stream)
     return (
         changes.writeStream.queryName(QUERY_NAME)
-        .foreachBatch(gold_writer(settings))
+        .foreachBatch(gold_writer(settings, after_batch))
         .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
-        .trigger(**trigger_options(trigger or settings.spark.trigger))
+        .trigger(**trigger_options(gold_trigger(settings, trigger)))
         .start()
     )

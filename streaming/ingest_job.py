@@ -1,42 +1,106 @@
-"""The ingest query: the hot path, ONE chained micro-batch from Kafka to silver.
+"""The ingest query: the hot path, ONE chained micro-batch from Kafka to the warehouse.
 
 One Kafka source subscribes to every pipeline topic. Its named foreachBatch function turns
 the batch into bronze rows (the pure ``kafka_to_bronze``), reads them from Kafka once into
 memory (``materialized``: Delta's MERGE would read its source again) and then:
 
 1. appends them all to bronze.events: one Delta commit, whatever the topics;
-2. hands the same cached rows to silver (``write_silver``): parsed and typed by each entity's
-   contract, masked, quarantined or MERGEd, without re-reading bronze.
+2. parses and types the same rows once by each entity's contract, masks them and splits off
+   the rejects (``silver_batch``), kept in memory;
+3. writes silver: rejects to the quarantine, good rows MERGEd (``write_silver``);
+4. loads those same rows into the warehouse (``load_warehouse``): one transaction with its
+   etl.batch_log row.
 
-Every write carries Delta's idempotent transaction id (``txnAppId`` = the query id and the
-table, ``txnVersion`` = the batch id), so a batch replayed after a kill between any two writes
-skips those already committed and makes the others: the same result as one uninterrupted run.
+Every Delta write carries Delta's idempotent transaction id (``txnAppId`` = the query id and
+the table, ``txnVersion`` = the batch id) and the warehouse load claims (query, batch) in
+etl.batch_log, so a batch replayed after a kill between any two writes skips those already
+committed and makes the others: the same result as one uninterrupted run. Nothing re-reads
+what the batch wrote.
+
+The silver query runs the same chain over bronze.events instead of Kafka: a backfill.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.registry import BRONZE_EVENTS, checkpoint_path, kafka_topic, pipeline_topics
-from lakehouse.settings import Settings
+from lakehouse.registry import (
+    BRONZE_EVENTS,
+    checkpoint_path,
+    kafka_topic,
+    pipeline_topics,
+    table_path,
+)
+from lakehouse.settings import Secrets, Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
-from streaming.bronze_job import append_bronze
-from streaming.delta_io import materialized, txn_app_id
+from streaming.bronze_job import append_bronze, bronze_path
+from streaming.delta_io import materialized, streaming_query_id, table_version
 from streaming.progress import record_rows_out
-from streaming.silver_job import entity_of_topic, write_silver
+from streaming.silver_job import entity_of_topic, silver_batch, write_silver
+from streaming.warehouse_job import RECONCILED, load_warehouse
 
 log = logging.getLogger(__name__)
 
+
+@contextmanager
+def timed(timings: dict[str, float], part: str) -> Iterator[None]:
+    """Add the seconds the block takes to ``timings[part]``."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[part] = timings.get(part, 0.0) + time.perf_counter() - began
+
+
 QUERY_NAME = "ingest"
+SILVER_QUERY = "silver"  # silver and the warehouse rebuilt from bronze.events (a backfill)
+
+
+def write_chained(
+    rows: DataFrame,
+    settings: Settings,
+    secrets: Secrets,
+    masking_key: tuple[int, bytes],
+    query: tuple[str, str, int],
+    entities: Sequence[str],
+    timings: dict[str, float] | None = None,
+) -> dict[str, int]:
+    """Silver and the warehouse from one micro-batch's bronze rows (``rows``, with an
+    ``entity`` column), parsed once: silver's writes, then the warehouse load of the same
+    rows. ``query`` = (name, id, batch id) makes each write idempotent. Returns the rows
+    written per silver table and ``warehouse`` (rows the load touched); ``timings`` gets the
+    seconds each part took."""
+    _name, query_id, batch_id = query
+    spark = rows.sparkSession
+    took = timings if timings is not None else {}
+    entered = time.perf_counter()
+    with silver_batch(rows, masking_key, entities) as silver:
+        took["typing"] = time.perf_counter() - entered  # typed, split and counted on entry
+        with timed(took, "silver"):
+            written = write_silver(silver, settings, query_id, batch_id)
+            versions = {
+                table: table_version(spark, table_path(settings, "silver", table))
+                for table in RECONCILED
+                if table in silver.good
+            }
+        with timed(took, "warehouse"):
+            loaded = load_warehouse(
+                silver.frames(), settings, secrets, masking_key, query=query, versions=versions
+            )
+    if loaded is not None:
+        written["warehouse"] = loaded.written
+    return written
 
 
 def ingest_writer(
-    settings: Settings, masking_key: tuple[int, bytes]
+    settings: Settings, secrets: Secrets, masking_key: tuple[int, bytes]
 ) -> Callable[[DataFrame, int], None]:
     """The foreachBatch function of the ingest query."""
 
@@ -49,26 +113,56 @@ def ingest_writer(
             .withColumn("entity", entity_of_topic(settings))
             .coalesce(parallelism)
         )
+        query_id = streaming_query_id(batch)
+        took: dict[str, float] = {}
+        began = time.perf_counter()
         with materialized(bronze) as rows:
             per_entity = {r.entity: r["count"] for r in rows.groupBy("entity").count().collect()}
             records = sum(per_entity.values())
-            append_bronze(rows, settings, txn_app_id(batch, f"bronze.{BRONZE_EVENTS}"), batch_id)
+            took["read"] = time.perf_counter() - began
+            with timed(took, "bronze"):
+                append_bronze(rows, settings, f"{query_id}:bronze.{BRONZE_EVENTS}", batch_id)
             entities = [e for e in per_entity if e is not None]
-            written = write_silver(rows, settings, masking_key, batch_id, entities)
-            record_rows_out(batch, batch_id, records + sum(written.values()))
-            log.info(
-                "ingest batch %d: %d records to bronze; silver %s",
-                batch_id,
-                records,
-                ", ".join(f"{e} {n}" for e, n in sorted(written.items())) or "nothing",
-            )
+            query = (QUERY_NAME, query_id, batch_id)
+            written = write_chained(rows, settings, secrets, masking_key, query, entities, took)
+        record_rows_out(batch, batch_id, records + sum(written.values()))
+        log.info(
+            "ingest batch %d: %d records to bronze; %s; %.1f s (%s)",
+            batch_id,
+            records,
+            ", ".join(f"{e} {n}" for e, n in sorted(written.items())) or "nothing else",
+            time.perf_counter() - began,
+            ", ".join(f"{k} {v:.1f}" for k, v in took.items()),
+        )
 
     return write_ingest_batch
+
+
+def replay_writer(
+    settings: Settings, secrets: Secrets, masking_key: tuple[int, bytes]
+) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function of the silver query (bronze.events -> silver and the
+    warehouse)."""
+
+    def write_replayed_batch(batch: DataFrame, batch_id: int) -> None:
+        query = (SILVER_QUERY, streaming_query_id(batch), batch_id)
+        with materialized(batch.withColumn("entity", entity_of_topic(settings))) as rows:
+            entities = [r.entity for r in rows.select("entity").distinct().collect() if r.entity]
+            written = write_chained(rows, settings, secrets, masking_key, query, entities)
+        record_rows_out(batch, batch_id, sum(written.values()))
+        log.info(
+            "silver batch %d: %s",
+            batch_id,
+            ", ".join(f"{e} {n}" for e, n in sorted(written.items())) or "nothing to write",
+        )
+
+    return write_replayed_batch
 
 
 def start_ingest(
     spark: SparkSession,
     settings: Settings,
+    secrets: Secrets,
     masking_key: tuple[int, bytes],
     *,
     topics: Sequence[str] | None = None,
@@ -89,8 +183,35 @@ def start_ingest(
     )
     return (
         source.writeStream.queryName(QUERY_NAME)
-        .foreachBatch(ingest_writer(settings, masking_key))
+        .foreachBatch(ingest_writer(settings, secrets, masking_key))
         .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
+        .trigger(**trigger_options(trigger or settings.spark.trigger))
+        .start()
+    )
+
+
+def start_silver(
+    spark: SparkSession,
+    settings: Settings,
+    secrets: Secrets,
+    masking_key: tuple[int, bytes],
+    *,
+    trigger: str | None = None,
+) -> StreamingQuery:
+    """Start the silver query: silver and the warehouse (re)built from bronze.events, not from
+    Kafka, by the same chained writes as the ingest query. It serves a backfill (silver rebuilt
+    after a fix in a transform) and runs with the application stopped."""
+    bronze = (
+        spark.readStream.format("delta")
+        .option("maxFilesPerTrigger", settings.spark.max_files_per_trigger)
+        # bronze is append-only but for erasure and lifecycle, which silver must not replay
+        .option("skipChangeCommits", "true")
+        .load(bronze_path(settings))
+    )
+    return (
+        bronze.writeStream.queryName(SILVER_QUERY)
+        .foreachBatch(replay_writer(settings, secrets, masking_key))
+        .option("checkpointLocation", checkpoint_path(settings, SILVER_QUERY))
         .trigger(**trigger_options(trigger or settings.spark.trigger))
         .start()
     )

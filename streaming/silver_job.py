@@ -5,45 +5,41 @@ appended to ``silver.quarantine`` at once, and each entity's good rows MERGEd in
 wins), on ``event_id`` (insert only) for the others. Every write carries Delta's idempotent
 transaction id, so a batch replayed after a crash changes nothing.
 
-``write_silver`` is called by the ingest query on the same micro-batch it appends to bronze
-(nothing re-reads bronze), and by the silver query, which rebuilds silver from bronze.events
-(a backfill). No watermark and no streaming state: a record read hours after newer ones (a
-backlog read in proportion across topics) is as welcome as any, and duplicates (a producer
-re-sending after a restart, the same event id) are settled by the MERGEs.
+``silver_batch`` and ``write_silver`` serve the ingest query on the same micro-batch it appends
+to bronze (nothing re-reads bronze), and the silver query, which rebuilds silver from
+bronze.events (a backfill). No watermark and no streaming state: a record read hours after
+newer ones (a backlog read in proportion across topics) is as welcome as any, and duplicates
+(a producer re-sending after a restart, the same event id) are settled by the MERGEs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import reduce
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 
 from lakehouse.registry import (
     BCB_TOPIC,
     OLIST_ENTITIES,
     WEATHER_TOPIC,
-    checkpoint_path,
     kafka_topic,
     table_path,
 )
 from lakehouse.settings import Settings
-from lakehouse.spark import trigger_options
-from streaming.bronze_job import BRONZE_SCHEMA, bronze_path
+from streaming.bronze_job import BRONZE_SCHEMA
 from streaming.contracts import CONTRACTS, Contract
 from streaming.delta_io import (
     create_in_parallel,
     ensure_table,
     idempotent_merge,
-    materialized,
-    txn_app_id,
     writing,
 )
-from streaming.progress import record_rows_out
 from streaming.silver import (
     mask_customers,
     parse_envelopes,
@@ -87,14 +83,21 @@ def ensure_silver_tables(
 
     def ensure_entity(contract: Contract) -> None:
         def schema() -> DataFrame:
-            empty_bronze = spark.createDataFrame([], BRONZE_SCHEMA)
-            typed = type_payload(parse_envelopes(empty_bronze), contract)
-            return prepare(valid_rows(typed), contract, masking_key)
+            return empty_silver(spark, contract.entity, masking_key)
 
         path = table_path(settings, "silver", contract.entity)
         ensure_table(spark, path, schema, change_feed=True)
 
     create_in_parallel(ensure_entity, [c for e, c in CONTRACTS.items() if not only or e in only])
+
+
+def empty_silver(spark: SparkSession, table: str, masking_key: tuple[int, bytes]) -> DataFrame:
+    """No rows, with the columns of silver ``table`` (an entity, or the quarantine)."""
+    if table == QUARANTINE:
+        return spark.createDataFrame([], QUARANTINE_SCHEMA)
+    contract = CONTRACTS[table]
+    typed = type_payload(parse_envelopes(spark.createDataFrame([], BRONZE_SCHEMA)), contract)
+    return prepare(valid_rows(typed), contract, masking_key)
 
 
 def prepare(good: DataFrame, contract: Contract, masking_key: tuple[int, bytes]) -> DataFrame:
@@ -140,7 +143,7 @@ def entity_of_topic(settings: Settings) -> Column:
         for entity, topic in ENTITY_TOPICS.items()
         for item in (kafka_topic(settings, topic), entity)
     ]
-    return F.create_map(*pairs).getItem(F.col("topic"))
+    return F.create_map(*pairs)[F.col("topic")]
 
 
 def _good_and_bad(typed: DataFrame) -> tuple[int, int]:
@@ -151,105 +154,93 @@ def _good_and_bad(typed: DataFrame) -> tuple[int, int]:
     return int(counts.get(False, 0)), int(counts.get(True, 0))
 
 
-def write_silver(
-    rows: DataFrame,
-    settings: Settings,
-    masking_key: tuple[int, bytes],
-    batch_id: int,
-    entities: Sequence[str],
-) -> dict[str, int]:
-    """Silver's part of a micro-batch, called from a foreachBatch function: the bronze rows of
-    ``entities`` (``rows`` has an ``entity`` column) parsed and typed by their contracts; the
-    rejects appended to silver.quarantine, the good rows masked and MERGEd into their tables,
-    each write idempotent per (query, ``batch_id``). A table with nothing to write is left
-    alone. Returns the rows written per table."""
-    spark = rows.sparkSession
-    typed: dict[str, DataFrame] = {}
+@dataclass
+class SilverBatch:
+    """A micro-batch's rows as silver writes them, kept while the batch is written: per entity
+    the good rows (typed, masked, one per merge key) and the count of rejects; the rejects of
+    every entity as quarantine rows (None when there are none)."""
+
+    good: dict[str, DataFrame] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    quarantined: DataFrame | None = None
+
+    def frames(self) -> dict[str, DataFrame]:
+        """Every frame silver writes, by table: the entities' and ``quarantine``."""
+        both = dict(self.good)
+        if self.quarantined is not None:
+            both[QUARANTINE] = self.quarantined
+        return both
+
+
+@contextmanager
+def silver_batch(
+    rows: DataFrame, masking_key: tuple[int, bytes], entities: Sequence[str]
+) -> Iterator[SilverBatch]:
+    """The bronze rows of ``entities`` (``rows`` has an ``entity`` column) parsed and typed by
+    their contracts, split into good rows (masked) and quarantine rows, kept in memory while
+    the block writes them and released after."""
+    kept: list[DataFrame] = []
+
+    def keep(frame: DataFrame) -> DataFrame:
+        kept.append(frame.persist())
+        return kept[-1]
+
     try:
+        batch = SilverBatch()
+        typed = {}
         for entity in sorted(entities):
             envelopes = parse_envelopes(rows.where(F.col("entity") == entity))
-            typed[entity] = type_payload(envelopes, CONTRACTS[entity]).persist()
-        counts = {entity: _good_and_bad(frame) for entity, frame in typed.items()}
-        written: dict[str, int] = {}
-        rejected = [entity for entity, (_good, bad) in counts.items() if bad]
-        if rejected:
-            quarantined = reduce(
-                DataFrame.unionByName,
-                (quarantined_rows(typed[e], f"silver.{e}") for e in rejected),
-            )
-            quarantine_path = table_path(settings, "silver", QUARANTINE)
-            with writing(quarantine_path):
-                # insert-only on the record's coordinates: a backfill (a new checkpoint
-                # replaying bronze) adds no second copy; Delta commits it as an append
-                merge = (
-                    DeltaTable.forPath(spark, quarantine_path)
-                    .alias("t")
-                    .merge(quarantined.alias("s"), QUARANTINE_MATCH)
-                    .whenNotMatchedInsertAll()
-                )
-                idempotent_merge(merge, txn_app_id(rows, QUARANTINE), batch_id)
-            written[QUARANTINE] = sum(counts[e][1] for e in rejected)
+            typed[entity] = keep(type_payload(envelopes, CONTRACTS[entity]))
         for entity, frame in typed.items():
-            if not counts[entity][0]:
-                continue
-            contract = CONTRACTS[entity]
-            good = prepare(valid_rows(frame), contract, masking_key)
-            path = table_path(settings, "silver", entity)
-            with writing(path):
-                written[entity] = merge_entity(
-                    DeltaTable.forPath(spark, path),
-                    good,
-                    contract,
-                    txn_app_id(rows, entity),
-                    batch_id,
+            good, bad = _good_and_bad(frame)
+            if good:
+                contract = CONTRACTS[entity]
+                batch.good[entity] = keep(prepare(valid_rows(frame), contract, masking_key))
+            if bad:
+                batch.rejected[entity] = bad
+        if batch.rejected:
+            batch.quarantined = keep(
+                reduce(
+                    DataFrame.unionByName,
+                    (quarantined_rows(typed[e], f"silver.{e}") for e in sorted(batch.rejected)),
                 )
-        return written
+            )
+        yield batch
     finally:
-        for frame in typed.values():
+        for frame in kept:
             frame.unpersist()
 
 
-def silver_writer(
-    settings: Settings, masking_key: tuple[int, bytes]
-) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function of the silver query (bronze.events -> silver)."""
-
-    def write_silver_batch(batch: DataFrame, batch_id: int) -> None:
-        with materialized(batch.withColumn("entity", entity_of_topic(settings))) as rows:
-            entities = [r.entity for r in rows.select("entity").distinct().collect() if r.entity]
-            written = write_silver(rows, settings, masking_key, batch_id, entities)
-            record_rows_out(batch, batch_id, sum(written.values()))
-            log.info(
-                "silver batch %d: %s",
-                batch_id,
-                ", ".join(f"{e} {n}" for e, n in written.items()) or "nothing to write",
+def write_silver(
+    batch: SilverBatch, settings: Settings, query_id: str, batch_id: int
+) -> dict[str, int]:
+    """Silver's writes of a micro-batch, called from a foreachBatch function: the rejects
+    appended to silver.quarantine, the good rows MERGEd into their tables, each write
+    idempotent per (``query_id``, table, ``batch_id``). A table with nothing to write is left
+    alone. Returns the rows written per table."""
+    written: dict[str, int] = {}
+    if batch.quarantined is not None:
+        spark = batch.quarantined.sparkSession
+        quarantine_path = table_path(settings, "silver", QUARANTINE)
+        with writing(quarantine_path):
+            # insert-only on the record's coordinates: a backfill (a new checkpoint replaying
+            # bronze) adds no second copy; Delta commits it as an append
+            merge = (
+                DeltaTable.forPath(spark, quarantine_path)
+                .alias("t")
+                .merge(batch.quarantined.alias("s"), QUARANTINE_MATCH)
+                .whenNotMatchedInsertAll()
             )
-
-    return write_silver_batch
-
-
-def start_silver(
-    spark: SparkSession,
-    settings: Settings,
-    masking_key: tuple[int, bytes],
-    *,
-    trigger: str | None = None,
-) -> StreamingQuery:
-    """Start the silver query: silver (re)built from bronze.events, not from Kafka. The
-    application's ingest query writes silver from the same micro-batch as bronze; this one
-    serves a backfill (silver rebuilt after a fix in a transform) and runs with the
-    application stopped."""
-    bronze = (
-        spark.readStream.format("delta")
-        .option("maxFilesPerTrigger", settings.spark.max_files_per_trigger)
-        # bronze is append-only but for erasure and lifecycle, which silver must not replay
-        .option("skipChangeCommits", "true")
-        .load(bronze_path(settings))
-    )
-    return (
-        bronze.writeStream.queryName(QUERY_NAME)
-        .foreachBatch(silver_writer(settings, masking_key))
-        .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
-        .trigger(**trigger_options(trigger or settings.spark.trigger))
-        .start()
-    )
+            idempotent_merge(merge, f"{query_id}:{QUARANTINE}", batch_id)
+        written[QUARANTINE] = sum(batch.rejected.values())
+    for entity, good in batch.good.items():
+        path = table_path(settings, "silver", entity)
+        with writing(path):
+            written[entity] = merge_entity(
+                DeltaTable.forPath(good.sparkSession, path),
+                good,
+                CONTRACTS[entity],
+                f"{query_id}:{entity}",
+                batch_id,
+            )
+    return written

@@ -1,56 +1,46 @@
-"""The warehouse query: one stream of the changes of the silver tables the star schema is built
-from (Delta's change data feed) and of the records silver quarantined, loaded micro-batch by
-micro-batch into PostgreSQL (``warehouse/sink.py``): one COPY and one transaction per batch,
-claimed in etl.batch_log so that a replayed batch changes nothing.
+"""The warehouse's side of a micro-batch: the rows silver writes, loaded into PostgreSQL in the
+same foreachBatch (``load_warehouse``): typed by Spark, staged by one COPY per entity, upserted
+into the star schema, claimed in etl.batch_log, in one transaction, so a replayed batch
+changes nothing. Nothing reads silver back for it.
 
-After each load the warehouse's totals (orders, items, GMV, freight, payments, reviews) are
-compared with silver's at the table versions loaded, and the result lands in
-ops.reconciliation beside the batch.
+The reconciliation (``reconcile_warehouse``) compares the warehouse's totals (orders, items,
+GMV, freight, payments, reviews) with silver's at the table versions last loaded and records
+both in ops.reconciliation. It reads whole silver tables, so it runs apart from the hot path:
+after each gold batch. ``rebuild_warehouse`` loads the warehouse from silver's current tables
+(a backfill of the warehouse alone).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Mapping
 from decimal import Decimal
-from functools import reduce
 
 import psycopg
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.registry import checkpoint_path, table_path
+from lakehouse.registry import table_path
 from lakehouse.settings import Secrets, Settings
-from lakehouse.spark import trigger_options
-from streaming.delta_io import streaming_query_id
-from streaming.progress import record_rows_out
-from streaming.warehouse_changes import QUARANTINE, change_rows
+from streaming.delta_io import table_version
+from streaming.silver_job import empty_silver
+from streaming.warehouse_rows import warehouse_rows
 from warehouse.sink import (
+    STAGED,
     LoadResult,
     SilverTotals,
     WarehouseLoadError,
     connect_loader,
-    load_changes,
+    load_rows,
+    mismatches,
+    reconcile,
 )
 
 log = logging.getLogger(__name__)
 
-QUERY_NAME = "warehouse"
 LOAD_ATTEMPTS = 3  # a batch whose connection breaks mid-load is loaded again, this many times
-SOURCES = (
-    "orders",
-    "order_items",
-    "order_payments",
-    "order_reviews",
-    "customers",
-    "products",
-    "sellers",
-    "category_translation",
-    "sgs",
-    "weather",
-)
-
 
 # reconciliation measure -> (silver table, aggregate, column)
 SILVER_MEASURES = {
@@ -62,12 +52,75 @@ SILVER_MEASURES = {
     "payment_value": ("order_payments", "sum", "payment_value"),
     "reviews": ("order_reviews", "count", "*"),
 }
+RECONCILED = tuple(sorted({table for table, _, _ in SILVER_MEASURES.values()}))
+
+_empty_rows: dict[str, pa.Table] = {}  # entity -> no rows, with its warehouse columns
+
+
+def warehouse_tables(
+    frames: Mapping[str, DataFrame], spark: SparkSession, masking_key: tuple[int, bytes]
+) -> dict[str, pa.Table]:
+    """Every staged entity's warehouse rows as Arrow tables, from ``frames`` (silver table ->
+    the rows silver writes); an entity without a frame gets an empty table of its columns."""
+    tables = {}
+    for entity in STAGED:
+        if entity in frames:
+            tables[entity] = warehouse_rows(entity, frames[entity], masking_key).toArrow()
+            continue
+        if entity not in _empty_rows:
+            empty = empty_silver(spark, entity, masking_key)
+            _empty_rows[entity] = warehouse_rows(entity, empty, masking_key).toArrow()
+        tables[entity] = _empty_rows[entity]
+    return tables
+
+
+def load_warehouse(
+    frames: Mapping[str, DataFrame],
+    settings: Settings,
+    secrets: Secrets,
+    masking_key: tuple[int, bytes],
+    *,
+    query: tuple[str, str, int],
+    versions: Mapping[str, int] | None = None,
+) -> LoadResult | None:
+    """Load ``frames`` (silver table -> the rows silver writes, one batch) into the warehouse
+    as ``query`` = (query name, query id, batch id); None when that batch was loaded before.
+    ``versions``: the silver versions the rows went to. Retried when the connection breaks."""
+    if not frames:
+        return None
+    spark = next(iter(frames.values())).sparkSession
+    tables = warehouse_tables(frames, spark, masking_key)
+    name, query_id, batch_id = query
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        try:
+            with connect_loader(settings, secrets) as conn:
+                return load_rows(conn, name, query_id, batch_id, tables, versions)
+        except psycopg.OperationalError as exc:
+            # The connection went (PostgreSQL restarted) or the transaction was rolled back:
+            # nothing of the batch stayed, or all of it (a COMMIT whose answer was lost), which
+            # the claim in etl.batch_log then skips. Either way loading it again is safe.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if attempt == LOAD_ATTEMPTS:
+                raise WarehouseLoadError(
+                    f"warehouse load of {name} batch {batch_id} failed {attempt} times, "
+                    f"last: {reason}"
+                ) from exc
+            log.warning(
+                "warehouse load of %s batch %d interrupted (%s): loading it again "
+                "(attempt %d of %d)",
+                name,
+                batch_id,
+                reason,
+                attempt + 1,
+                LOAD_ATTEMPTS,
+            )
+    raise AssertionError("unreachable")
 
 
 def silver_totals(spark: SparkSession, settings: Settings) -> SilverTotals:
     """The reconciliation's silver side: ``SILVER_MEASURES`` over the silver tables at the
     given versions (a table not loaded yet counts as empty). Remembers each table's figures at
-    its last version, so a load reads again only the tables that moved."""
+    its last version, so a reconciliation reads again only the tables that moved."""
     last: dict[str, tuple[int, dict[str, Decimal]]] = {}  # entity -> (version, its measures)
 
     def measures_of(entity: str, version: int) -> dict[str, Decimal]:
@@ -91,120 +144,45 @@ def silver_totals(spark: SparkSession, settings: Settings) -> SilverTotals:
 
     def totals(versions: Mapping[str, int]) -> Mapping[str, Decimal]:
         found = {measure: Decimal(0) for measure in SILVER_MEASURES}
-        for entity in sorted({e for e, _, _ in SILVER_MEASURES.values()} & set(versions)):
+        for entity in sorted(set(RECONCILED) & set(versions)):
             found.update(measures_of(entity, versions[entity]))
         return found
 
     return totals
 
 
-def load_batch(
-    changes: DataFrame,
-    settings: Settings,
-    secrets: Secrets,
-    query_id: str,
-    batch_id: int,
-    *,
-    totals: SilverTotals | None = None,
+def reconcile_warehouse(
+    settings: Settings, secrets: Secrets, totals: SilverTotals, query_id: str, batch_id: int
+) -> list[str] | None:
+    """Reconcile the warehouse with silver under (``query_id``, ``batch_id``); returns the
+    measures that differ, or None when PostgreSQL could not be reached (a check, not a load:
+    the next one catches up)."""
+    try:
+        with connect_loader(settings, secrets, attempts=2) as conn:
+            compared = reconcile(conn, query_id, batch_id, totals)
+    except WarehouseLoadError as exc:
+        log.warning("reconciliation skipped: %s", exc)
+        return None
+    differ = mismatches(compared)
+    if differ:
+        log.warning("the warehouse differs from silver in %s", ", ".join(differ))
+    return differ
+
+
+def rebuild_warehouse(
+    spark: SparkSession, settings: Settings, secrets: Secrets, masking_key: tuple[int, bytes]
 ) -> LoadResult | None:
-    """Load one batch of ``CHANGE_SCHEMA`` rows into the warehouse (None: loaded before),
-    reconciled with ``totals`` (default: a fresh ``silver_totals``)."""
-    table = changes.toArrow()
-    totals = totals or silver_totals(changes.sparkSession, settings)
-    for attempt in range(1, LOAD_ATTEMPTS + 1):
-        try:
-            with connect_loader(settings, secrets) as conn:
-                result = load_changes(conn, QUERY_NAME, query_id, batch_id, table, totals)
-            break
-        except psycopg.OperationalError as exc:
-            # The connection went (PostgreSQL restarted) or the transaction was rolled back:
-            # nothing of the batch stayed, or all of it (a COMMIT whose answer was lost), which
-            # the claim in etl.batch_log then skips. Either way loading it again is safe.
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if attempt == LOAD_ATTEMPTS:
-                raise WarehouseLoadError(
-                    f"warehouse batch {batch_id} failed {attempt} times, last: {reason}"
-                ) from exc
-            log.warning(
-                "warehouse batch %d interrupted (%s): loading it again (attempt %d of %d)",
-                batch_id,
-                reason,
-                attempt + 1,
-                LOAD_ATTEMPTS,
-            )
-    if result is not None and result.mismatches:
-        log.warning(
-            "warehouse batch %d differs from silver in %s (a batch that ended inside a silver "
-            "commit catches up with the next one)",
-            batch_id,
-            ", ".join(result.mismatches),
-        )
-    return result
-
-
-def warehouse_writer(
-    settings: Settings, secrets: Secrets, totals: SilverTotals
-) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function of the warehouse query; ``totals`` (kept across batches)
-    gives the reconciliation's silver side."""
-
-    def write_warehouse_batch(batch: DataFrame, batch_id: int) -> None:
-        query_id = streaming_query_id(batch)
-        result = load_batch(batch, settings, secrets, query_id, batch_id, totals=totals)
-        record_rows_out(batch, batch_id, result.written if result else 0)
-        if result is not None:
-            log.info(
-                "warehouse batch %d: %d changes, %s",
-                batch_id,
-                result.changes,
-                ", ".join(f"{k} {v}" for k, v in result.rows.items()) or "nothing new",
-            )
-
-    return write_warehouse_batch
-
-
-def source_changes(
-    read: Callable[[str, bool], DataFrame], masking_key: tuple[int, bytes]
-) -> DataFrame:
-    """The union of every source's changes (``CHANGE_SCHEMA``); ``read(table, change_feed)``
-    gives a silver table as a stream (the query) or as a batch (a replay by hand)."""
-    frames = [change_rows(e, read(e, True), masking_key) for e in SOURCES]
-    frames.append(change_rows(QUARANTINE, read(QUARANTINE, False), masking_key))
-    return reduce(DataFrame.unionByName, frames)
-
-
-def change_stream(
-    spark: SparkSession, settings: Settings, masking_key: tuple[int, bytes]
-) -> DataFrame:
-    """The union of every source's changes (``CHANGE_SCHEMA``) as one stream."""
-
-    def read(name: str, change_feed: bool) -> DataFrame:
-        reader = spark.readStream.format("delta").option(
-            "maxFilesPerTrigger", settings.spark.max_files_per_trigger
-        )
-        if change_feed:
-            reader = reader.option("readChangeFeed", "true")
-        else:  # quarantine: its appends; erasure's and replay's deletes are not events
-            reader = reader.option("skipChangeCommits", "true")
-        return reader.load(table_path(settings, "silver", name))
-
-    return source_changes(read, masking_key)
-
-
-def start_warehouse(
-    spark: SparkSession,
-    settings: Settings,
-    secrets: Secrets,
-    masking_key: tuple[int, bytes],
-    *,
-    trigger: str | None = None,
-) -> StreamingQuery:
-    """Start the warehouse query over silver's change feeds and quarantine."""
-    return (
-        change_stream(spark, settings, masking_key)
-        .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(warehouse_writer(settings, secrets, silver_totals(spark, settings)))
-        .option("checkpointLocation", checkpoint_path(settings, QUERY_NAME))
-        .trigger(**trigger_options(trigger or settings.spark.trigger))
-        .start()
+    """Load silver's current tables (and its quarantine) into the warehouse as one batch of
+    a one-off query, then reconcile: the warehouse rebuilt without a stream."""
+    frames, versions = {}, {}
+    for table in STAGED:
+        path = table_path(settings, "silver", table)
+        frames[table] = spark.read.format("delta").load(path)
+        if table in RECONCILED:
+            versions[table] = table_version(spark, path)
+    query_id = str(uuid.uuid4())
+    result = load_warehouse(
+        frames, settings, secrets, masking_key, query=("rebuild", query_id, 0), versions=versions
     )
+    reconcile_warehouse(settings, secrets, silver_totals(spark, settings), query_id, 0)
+    return result

@@ -1,15 +1,18 @@
-"""The warehouse load: one micro-batch of silver changes into the star schema in ONE
-transaction.
+"""The warehouse load: one micro-batch's typed rows into the star schema in ONE transaction.
 
     claim (query, batch) in etl.batch_log  -> already there: a replay, skip it
-    COPY the changes into a temporary staging table
-    run warehouse/load/NN_*.sql in order  -> deletes, dimensions, inferred members, facts
-    reconcile warehouse totals with silver's at the versions loaded (ops.reconciliation)
+    COPY each entity's rows into a typed temporary staging table (stage_<entity>)
+    run warehouse/load/NN_*.sql in order  -> dimensions, inferred members, facts
+    record the silver versions the rows were written to (etl.source_version)
     mark the batch committed, COMMIT
 
 The rows and the batch's log row commit together, so a batch is loaded exactly once however
-often the streaming query replays it. Facts are upserted on their grain and rows that would not
-change are left alone, so even the same changes under a new batch id change nothing.
+often the streaming query replays it. Rows are upserted on their grain; a row older (by the
+source record's ``produced_at``) than the one loaded, or equal to it, changes nothing, so even
+the same rows under a new batch id leave the warehouse as it was.
+
+The reconciliation (``reconcile``) compares the warehouse's totals with silver's at the
+versions recorded, apart from the load: it reads whole silver tables, too slow for every batch.
 """
 
 from __future__ import annotations
@@ -41,10 +44,6 @@ from lakehouse.settings import Secrets, Settings
 log = logging.getLogger(__name__)
 
 LOAD_DIR = Path(__file__).parent / "load"
-STAGE = (
-    "CREATE TEMP TABLE stage_changes (entity text NOT NULL, key text NOT NULL, row jsonb NOT NULL,"
-    " version bigint NOT NULL, deleted boolean NOT NULL) ON COMMIT DROP"
-)
 CLAIM = (
     "INSERT INTO etl.batch_log (query_name, query_id, batch_id, changes) VALUES (%s, %s, %s, %s)"
     " ON CONFLICT DO NOTHING RETURNING 1"
@@ -59,6 +58,16 @@ SELECT (SELECT count(*) FROM dw.fct_order)                          AS orders,
        (SELECT coalesce(sum(payment_value), 0) FROM dw.fct_payment) AS payment_value,
        (SELECT count(*) FROM dw.fct_review)                         AS reviews
 """
+# Every entity the load stages, in the order their staging tables are made.
+STAGED = (
+    "category_translation", "products", "sellers", "customers", "orders", "order_items",
+    "order_payments", "order_reviews", "sgs", "weather", "quarantine",
+)  # fmt: skip
+SOURCE_VERSION = (
+    "INSERT INTO etl.source_version AS t (source, version) VALUES (%s, %s)"
+    " ON CONFLICT (source) DO UPDATE SET version = greatest(t.version, EXCLUDED.version),"
+    " updated_at = now()"
+)
 MEASURES = ("orders", "order_items", "gmv", "freight", "payments", "payment_value", "reviews")
 
 # Silver's totals of MEASURES at the given table versions (entity -> version).
@@ -77,21 +86,20 @@ class LoadStep:
 
 @dataclass
 class LoadResult:
-    """What a load did: rows touched per step, and each reconciliation measure as (warehouse,
-    silver)."""
+    """What a load did: rows received and rows touched per step."""
 
     batch_id: int
-    changes: int
+    received: int
     rows: dict[str, int] = field(default_factory=dict)
-    reconciliation: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     @property
     def written(self) -> int:
         return sum(self.rows.values())
 
-    @property
-    def mismatches(self) -> list[str]:
-        return [m for m, (w, s) in self.reconciliation.items() if w != s]
+
+def mismatches(compared: Mapping[str, tuple[Decimal, Decimal]]) -> list[str]:
+    """The reconciliation measures whose warehouse and silver figures differ."""
+    return [m for m, (w, s) in compared.items() if w != s]
 
 
 @functools.cache
@@ -104,43 +112,88 @@ def load_steps(directory: Path = LOAD_DIR) -> tuple[LoadStep, ...]:
 
 
 def csv_bytes(rows: pa.Table) -> bytes:
-    """``rows`` as header-less CSV, the input of a PostgreSQL ``COPY ... (FORMAT csv)``."""
+    """``rows`` as header-less CSV, the input of a PostgreSQL ``COPY ... (FORMAT csv)``: a null
+    is an empty field, an empty string a quoted one."""
     sink = io.BytesIO()
     pacsv.write_csv(rows, sink, pacsv.WriteOptions(include_header=False))
     return sink.getvalue()
 
 
-def load_changes(
+def postgres_type(arrow_type: pa.DataType) -> str:
+    """The PostgreSQL type a staging column of ``arrow_type`` gets."""
+    if pa.types.is_decimal(arrow_type):
+        return f"numeric({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        # Olist's times are local times without a zone; Spark sends them as UTC instants of
+        # the same wall-clock time (its session time zone is UTC)
+        return "timestamp"
+    for test, name in _TYPES:
+        if test(arrow_type):
+            return name
+    raise WarehouseLoadError(f"no staging type for Arrow type {arrow_type}")
+
+
+_TYPES = (
+    (pa.types.is_string, "text"),
+    (pa.types.is_large_string, "text"),
+    (pa.types.is_boolean, "boolean"),
+    (pa.types.is_int8, "smallint"),
+    (pa.types.is_int16, "smallint"),
+    (pa.types.is_int32, "integer"),
+    (pa.types.is_int64, "bigint"),
+    (pa.types.is_float32, "real"),
+    (pa.types.is_float64, "double precision"),
+    (pa.types.is_date32, "date"),
+)
+
+
+def stage(conn: psycopg.Connection, entity: str, rows: pa.Table) -> None:
+    """``rows`` in a temporary table ``stage_<entity>`` typed like them, dropped at commit."""
+    if not entity.isidentifier():
+        raise ValueError(f"not an entity name: {entity!r}")
+    columns = [f'"{f.name}" {postgres_type(f.type)}' for f in rows.schema]
+    conn.execute(f"CREATE TEMP TABLE stage_{entity} ({', '.join(columns)}) ON COMMIT DROP")  # type: ignore[arg-type]
+    if rows.num_rows:
+        names = ", ".join(f'"{n}"' for n in rows.column_names)
+        sql = f"COPY stage_{entity} ({names}) FROM STDIN (FORMAT csv)"
+        with conn.cursor().copy(sql) as copy:  # type: ignore[arg-type]
+            copy.write(csv_bytes(rows))
+
+
+def load_rows(
     conn: psycopg.Connection,
     query_name: str,
     query_id: str,
     batch_id: int,
-    changes: pa.Table,
-    silver_totals: SilverTotals | None = None,
+    rows: Mapping[str, pa.Table],
+    versions: Mapping[str, int] | None = None,
 ) -> LoadResult | None:
-    """Load ``changes`` (``streaming.warehouse_changes.CHANGE_SCHEMA`` columns) as batch
-    ``batch_id`` of query ``query_id``; None when that batch was loaded before.
-    ``silver_totals`` enables the reconciliation. ``conn`` is in autocommit mode, so the load
-    is its own transaction."""
+    """Load ``rows`` (entity -> its warehouse rows, every entity of ``STAGED`` present, empty
+    or not) as batch ``batch_id`` of query ``query_id``; None when that batch was loaded
+    before. ``versions``: the silver table versions the rows were written to, kept for the
+    reconciliation. ``conn`` is in autocommit mode, so the load is its own transaction."""
     if not conn.autocommit:
-        raise ValueError("load_changes needs an autocommit connection (it opens its transaction)")
+        raise ValueError("load_rows needs an autocommit connection (it opens its transaction)")
+    missing = sorted(set(STAGED) - set(rows))
+    if missing:
+        raise ValueError(f"load_rows lacks the rows of {', '.join(missing)} (empty tables will do)")
+    received = sum(table.num_rows for table in rows.values())
     with conn.transaction():
         conn.execute("SET LOCAL TimeZone = 'UTC'")
-        claim = (query_name, query_id, batch_id, changes.num_rows)
+        claim = (query_name, query_id, batch_id, received)
         if conn.execute(CLAIM, claim).fetchone() is None:
             log.info("%s batch %d was loaded before: skipped", query_name, batch_id)
             return None
-        result = LoadResult(batch_id, changes.num_rows)
-        conn.execute(STAGE)
-        with conn.cursor().copy("COPY stage_changes FROM STDIN (FORMAT csv)") as copy:
-            copy.write(csv_bytes(changes.select(["entity", "key", "row", "version", "deleted"])))
+        result = LoadResult(batch_id, received)
+        for entity in STAGED:
+            stage(conn, entity, rows[entity])
         for step in load_steps():
             cursor = conn.execute(step.sql)  # type: ignore[arg-type]
             count = cursor.fetchone()[0] if cursor.description else cursor.rowcount
-            if step.name not in ("latest", "dim_date", "source_version") and count:
+            if step.name != "dim_date" and count:
                 result.rows[step.name] = int(count or 0)
-        if silver_totals is not None:
-            result.reconciliation = _reconcile(conn, query_id, batch_id, silver_totals)
+        if versions:
+            conn.cursor().executemany(SOURCE_VERSION, sorted(versions.items()))
         conn.execute(
             "UPDATE etl.batch_log SET rows = %s, committed_at = clock_timestamp()"
             " WHERE query_name = %s AND query_id = %s AND batch_id = %s",
@@ -149,19 +202,24 @@ def load_changes(
     return result
 
 
-def _reconcile(
+def reconcile(
     conn: psycopg.Connection, query_id: str, batch_id: int, silver_totals: SilverTotals
 ) -> dict[str, tuple[Decimal, Decimal]]:
-    versions = dict(conn.execute("SELECT source, version FROM etl.source_version").fetchall())
-    warehouse = conn.execute(WAREHOUSE_TOTALS).fetchone()
+    """Compare the warehouse's totals with silver's at the versions last loaded and record
+    both in ops.reconciliation under (``query_id``, ``batch_id``): the versions and the totals
+    are read in one snapshot, so a load committing meanwhile does not skew them."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        versions = dict(conn.execute("SELECT source, version FROM etl.source_version").fetchall())
+        warehouse = conn.execute(WAREHOUSE_TOTALS).fetchone()
     assert warehouse is not None
     silver = silver_totals(versions)
     pairs = zip(MEASURES, warehouse, strict=True)
     compared = {m: (Decimal(w), Decimal(silver[m])) for m, w in pairs}
-    with conn.cursor() as cursor:
+    with conn.transaction(), conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO ops.reconciliation (query_id, batch_id, measure, warehouse, silver)"
-            " VALUES (%s, %s, %s, %s, %s)",
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [(query_id, batch_id, m, w, s) for m, (w, s) in compared.items()],
         )
     return compared

@@ -82,7 +82,7 @@ POLL_S = 0.5
 LOAD_IN_PROGRESS = (
     "SELECT pid FROM pg_stat_activity WHERE usename = %s AND datname = %s "
     "AND xact_start IS NOT NULL AND state <> 'idle' "
-    "AND query ~ '(stage_changes|etl\\.batch_log|etl\\.source_version|ops\\.reconciliation|dw\\.)'"
+    "AND query ~ '(stage_|etl\\.batch_log|etl\\.source_version|ops\\.reconciliation|dw\\.)'"
 )
 
 

@@ -43,12 +43,10 @@ from producers.olist import OlistReplay
 from producers.sink import KafkaSink
 from producers.synthetic import CUSTOMERS, Manifest, generate
 from producers.weather import load_capitals, parse_weather
-from security.runtime import masking_key
 from streaming.bronze_job import read_bronze
 from streaming.contracts import CONTRACTS
 from streaming.gold_job import DAILY, MONTHLY, WEATHER, recompute
 from streaming.silver_job import ENTITY_TOPICS
-from streaming.warehouse_job import source_changes
 
 ORDER_ITEM = {
     "order_id": "o-bad", "order_item_id": "1", "product_id": "p", "seller_id": "s",
@@ -347,19 +345,6 @@ def warehouse_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ..
     """Every row (update times included) of the star schema's tables."""
     return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}").fetchall()), key=repr)
             for t in WAREHOUSE_TABLES}  # fmt: skip
-
-
-def silver_changes(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Every change the warehouse query has read, read again in one batch (what replaying its
-    micro-batches by hand sends)."""
-
-    def batch_read(name: str, change_feed: bool) -> DataFrame:
-        reader = spark.read.format("delta")
-        if change_feed:
-            reader = reader.option("readChangeFeed", "true").option("startingVersion", 0)
-        return reader.load(table_path(settings, "silver", name))
-
-    return source_changes(batch_read, masking_key(settings))
 
 
 def stream_progress(settings: Settings, secrets: Secrets) -> dict[str, tuple[int, int]]:

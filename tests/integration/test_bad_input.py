@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from batch.query import TableRef, delta_table, run_query
+from lakehouse.postgres import connect
 from lakehouse.registry import kafka_topic
 from lakehouse.settings import Secrets, Settings
 from producers.envelope import MAX_RAW_CHARS
@@ -101,14 +102,16 @@ def _await(query: StreamingQuery) -> None:
     assert query.exception() is None, query.exception()
 
 
-def run_bronze_and_silver(spark: SparkSession, settings: Settings, entities: list[str]) -> None:
-    """The ingest query (Kafka -> bronze.events -> silver) over the corpus' topics, draining
-    what is there (availableNow), in this process."""
+def run_ingest(
+    spark: SparkSession, settings: Settings, secrets: Secrets, entities: list[str]
+) -> None:
+    """The ingest query (Kafka -> bronze.events -> silver -> the warehouse) over the corpus'
+    topics, draining what is there (availableNow), in this process."""
     key = masking_key(settings)
     ensure_bronze_table(spark, settings)
     ensure_silver_tables(spark, settings, key, entities)
     topics = [*(f"olist.{e}" for e in entities), DLQ]
-    _await(start_ingest(spark, settings, key, topics=topics, trigger="availableNow"))
+    _await(start_ingest(spark, settings, secrets, key, topics=topics, trigger="availableNow"))
 
 
 def _rows(settings: Settings, secrets: Secrets, layer: str, name: str) -> list[dict[str, Any]]:
@@ -198,7 +201,7 @@ def test_bad_input_lands_in_dead_letters_or_quarantine_with_its_reason(
     corpus = load_corpus(tmp_path / "olist")
     report = OlistReplay(ns_settings, corpus.data_dir, threading.Event()).run("fast")
     sent = send_payloads(ns_settings, corpus.payloads)
-    run_bronze_and_silver(spark, ns_settings, corpus.entities)
+    run_ingest(spark, ns_settings, secrets, corpus.entities)
 
     dead_letters, _ = run_query("SELECT value FROM bronze.olist_dlq", ns_settings, secrets)
     dead = [json.loads(r["value"]) for r in dead_letters.to_pylist()]
@@ -226,4 +229,11 @@ def test_bad_input_lands_in_dead_letters_or_quarantine_with_its_reason(
         dead_here = sum(r["to"] == DLQ for r in spec["rejected"])
         assert report.acked[f"olist.{entity}"] == spec["records"] - dead_here, entity
         assert sent[f"olist.{entity}"] == len(payloads), entity
+    # the same batch loaded the warehouse: every quarantined record is an ops event, its
+    # reason without the offending value
+    with connect(ns_settings, secrets, role="reader") as conn:
+        events = conn.execute('SELECT topic, "offset", reason FROM ops.quarantine_event')
+        loaded = {(t, o): r for t, o, r in events.fetchall()}
+    assert set(loaded) == {(q["topic"], q["offset"]) for q in quarantine}
+    assert all(": " not in reason for reason in loaded.values()), loaded
     log.info("bad input: %d dead letters, %d quarantined", len(dead), len(quarantine))

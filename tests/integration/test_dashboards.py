@@ -22,7 +22,7 @@ from warehouse.dashboards import panels, run_panel
 
 pytestmark = pytest.mark.integration
 
-QUERIES = ("ingest", "gold", "warehouse")
+QUERIES = ("ingest", "gold")
 SALES = """
 INSERT INTO dw.dim_customer (customer_id, customer_token, zip3, city, state) VALUES
     ('c1', 'tok-ana', '010', 'sao paulo', 'SP'),

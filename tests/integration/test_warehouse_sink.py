@@ -1,24 +1,28 @@
-"""The warehouse load against the real PostgreSQL, in a database of the test's own: batches
-claimed once, upserts on the grain, late dimension rows, deletes, reconciliation."""
+"""The warehouse load against the real PostgreSQL, in a database of the test's own: rows typed
+by Spark as the stream sends them, batches claimed once, upserts on the grain, late dimension
+rows, older records that arrive late, reconciliation."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 import pytest
 
 from lakehouse.postgres import connect
 from lakehouse.settings import Secrets, Settings
+from streaming.silver_job import empty_silver
+from streaming.warehouse_job import warehouse_tables
 from tests.integration.pipeline_input import warehouse_snapshot as snapshot
-from warehouse.sink import load_changes
+from warehouse.sink import load_rows, mismatches, reconcile
 
-QUERY = "warehouse"
+QUERY = "ingest"
+KEY = (1, b"k" * 32)
+T0 = dt.datetime(2026, 1, 1, 12)
 
 
 @pytest.fixture
@@ -28,84 +32,85 @@ def loader(ns_settings: Settings, secrets: Secrets) -> Iterator[psycopg.Connecti
         yield conn
 
 
-def change(entity: str, key: tuple[str, ...], row: dict[str, Any], version: int = 1,
-           deleted: bool = False) -> dict[str, Any]:  # fmt: skip
-    keyed = json.dumps({k: row[k] for k in key})
-    return {"entity": entity, "key": keyed, "row": json.dumps(row), "version": version,
-            "deleted": deleted}  # fmt: skip
+class Batch:
+    """Silver rows of one micro-batch, by table, turned into the warehouse load's input."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, table: str, produced_at: dt.datetime = T0, **values: Any) -> Batch:
+        event = f"e{sum(map(len, self.rows.values()))}-{uuid.uuid4().hex[:6]}"
+        self.rows.setdefault(table, []).append(
+            {"event_id": event, "produced_at": produced_at, **values}
+        )
+        return self
+
+    def tables(self) -> dict[str, Any]:
+        frames = {}
+        for table, rows in self.rows.items():
+            schema = empty_silver(self.spark, table, KEY).schema
+            full = [{f.name: row.get(f.name) for f in schema} for row in rows]
+            frames[table] = self.spark.createDataFrame(full, schema)
+        return warehouse_tables(frames, self.spark, KEY)
 
 
-def order(order_id: str, status: str = "delivered", customer: str = "c1") -> dict[str, Any]:
-    return change("orders", ("order_id",), {
-        "order_id": order_id, "customer_id": customer, "order_status": status,
-        "order_purchase_timestamp": "2017-10-02T10:56:33.000000",
-        "order_approved_at": None, "order_delivered_carrier_date": None,
-        "order_delivered_customer_date": "2017-10-10T21:25:13.000000",
-        "order_estimated_delivery_date": "2017-10-18T00:00:00.000000",
-    })  # fmt: skip
+def order(b: Batch, order_id: str, status: str = "delivered", customer: str = "c1",
+          at: dt.datetime = T0) -> Batch:  # fmt: skip
+    return b.add("orders", at, order_id=order_id, customer_id=customer, order_status=status,
+                 order_purchase_timestamp=dt.datetime(2017, 10, 2, 10, 56, 33),
+                 order_delivered_customer_date=dt.datetime(2017, 10, 10, 21, 25, 13),
+                 order_estimated_delivery_date=dt.datetime(2017, 10, 18))  # fmt: skip
 
 
-def item(order_id: str, n: int, product: str, price: str) -> dict[str, Any]:
-    return change("order_items", ("order_id", "order_item_id"), {
-        "order_id": order_id, "order_item_id": n, "product_id": product, "seller_id": "s1",
-        "shipping_limit_date": None, "price": float(price), "freight_value": 8.72,
-    })  # fmt: skip
+def item(b: Batch, order_id: str, n: int, product: str, price: str) -> Batch:
+    return b.add("order_items", order_id=order_id, order_item_id=n, product_id=product,
+                 seller_id="s1", price=Decimal(price), freight_value=Decimal("8.72"))  # fmt: skip
 
 
-def payment(order_id: str, seq: int, value: str) -> dict[str, Any]:
-    return change("order_payments", ("order_id", "payment_sequential"), {
-        "order_id": order_id, "payment_sequential": seq, "payment_type": "credit_card",
-        "payment_installments": 1, "payment_value": float(value),
-    })  # fmt: skip
+def payment(b: Batch, order_id: str, seq: int, value: str) -> Batch:
+    return b.add("order_payments", order_id=order_id, payment_sequential=seq,
+                 payment_type="credit_card", payment_installments=1,
+                 payment_value=Decimal(value))  # fmt: skip
 
 
-def product(product_id: str, category: str) -> dict[str, Any]:
-    fields = [f"product_{n}" for n in ("name_lenght", "description_lenght", "photos_qty",
-              "weight_g", "length_cm", "height_cm", "width_cm")]  # fmt: skip
-    return change("products", ("product_id",), {
-        "product_id": product_id, "product_category_name": category, **dict.fromkeys(fields, 1)
-    })  # fmt: skip
+def product(b: Batch, product_id: str, category: str) -> Batch:
+    sizes = {f"product_{n}": 1 for n in ("name_lenght", "description_lenght", "photos_qty",
+             "weight_g", "length_cm", "height_cm", "width_cm")}  # fmt: skip
+    return b.add("products", product_id=product_id, product_category_name=category, **sizes)
 
 
-def customer(customer_id: str, state: str = "SP") -> dict[str, Any]:
-    return change("customers", ("customer_id",), {
-        "customer_id": customer_id, "customer_token": "v1:" + "ab" * 32,
-        "customer_zip3": "013", "customer_city": "sao paulo", "customer_state": state,
-    })  # fmt: skip
+def customer(b: Batch, customer_id: str, state: str = "SP", at: dt.datetime = T0) -> Batch:
+    return b.add("customers", at, customer_id=customer_id, customer_unique_id="person-1",
+                 customer_zip3="013", customer_city="sao paulo", customer_state=state)  # fmt: skip
 
 
-def weather(city_id: int, at: str, temp: float, rain: float | None) -> dict[str, Any]:
-    return change("weather", ("city_id", "observed_at"), {
-        "city_id": city_id, "observed_at": at, "state": "SP", "capital": "São Paulo",
-        "condition": "Rain", "temp": temp, "humidity": 80.0, "pressure": 1012.0,
-        "wind_speed": 3.0, "clouds": 75.0, "rain_1h": rain,
-    })  # fmt: skip
+def weather(b: Batch, at: dt.datetime, temp: float, rain: float | None) -> Batch:
+    return b.add("weather", city_id=3448439, observed_at=at, state="SP", capital="São Paulo",
+                 condition="Rain", temp=temp, humidity=80.0, pressure=1012.0, wind_speed=3.0,
+                 clouds=75.0, rain_1h=rain)  # fmt: skip
 
 
-def table(*changes: dict[str, Any]) -> pa.Table:
-    return pa.Table.from_pylist(list(changes))
-
-
-def test_a_batch_loads_once_and_the_same_changes_again_change_nothing(
-    loader: psycopg.Connection,
+def test_a_batch_loads_once_and_the_same_rows_again_change_nothing(
+    spark, loader: psycopg.Connection
 ) -> None:
+    b = Batch(spark)
+    order(b, "o1")
+    item(b, "o1", 1, "p1", "100.10")
+    item(b, "o1", 2, "p2", "50.00")
+    payment(b, "o1", 1, "120.00")
+    payment(b, "o1", 2, "47.54")
+    customer(b, "c1")
+    product(b, "p1", "beleza_saude")
+    b.add("category_translation", product_category_name="beleza_saude",
+          product_category_name_english="health_beauty")  # fmt: skip
+    b.add("sgs", series_code=433, date=dt.date(2017, 10, 1), value=Decimal("0.42"))
+    weather(b, dt.datetime(2017, 10, 2, 12), 20.0, 1.5)
+    weather(b, dt.datetime(2017, 10, 2, 15), 24.0, None)
+    tables = b.tables()
     query_id = str(uuid.uuid4())
-    batch = table(
-        order("o1"), item("o1", 1, "p1", "100.10"), item("o1", 2, "p2", "50.00"),
-        payment("o1", 1, "120.00"), payment("o1", 2, "47.54"), customer("c1"),
-        product("p1", "beleza_saude"),
-        change("category_translation", ("product_category_name",), {
-            "product_category_name": "beleza_saude",
-            "product_category_name_english": "health_beauty"}),
-        change("sgs", ("series_code", "date"), {"series_code": 433, "date": "2017-10-01",
-                                                "value": 0.42}),
-        weather(3448439, "2017-10-02T12:00:00.000000", 20.0, 1.5),
-        weather(3448439, "2017-10-02T15:00:00.000000", 24.0, None),
-    )  # fmt: skip
-    totals = {"orders": 1, "order_items": 2, "gmv": Decimal("150.10"), "freight": Decimal("17.44"),
-              "payments": 2, "payment_value": Decimal("167.54"), "reviews": 0}  # fmt: skip
-    result = load_changes(loader, QUERY, query_id, 0, batch, lambda versions: totals)
-    assert result is not None and not result.mismatches, result
+    result = load_rows(loader, QUERY, query_id, 0, tables, {"orders": 3, "order_items": 5})
+    assert result is not None and result.received == 11
     assert result.rows["fct_order_item"] == 2 and result.rows["fct_payment"] == 2
 
     gmv, paid = loader.execute(
@@ -121,44 +126,60 @@ def test_a_batch_loads_once_and_the_same_changes_again_change_nothing(
     assert loader.execute(
         "SELECT observations, temp_avg, temp_min, temp_max, rain_mm FROM dw.fct_weather"
     ).fetchall() == [(2, 22.0, 20.0, 24.0, 1.5)]
-    assert loader.execute("SELECT is_late, delivery_days FROM dw.fct_order").fetchone() == (
-        False, Decimal("8.44"))  # fmt: skip
+    assert loader.execute(
+        "SELECT is_late, delivery_days, purchased_at, source_produced_at FROM dw.fct_order"
+    ).fetchone() == (False, Decimal("8.44"), dt.datetime(2017, 10, 2, 10, 56, 33), T0)
+    token = loader.execute("SELECT customer_token FROM dw.dim_customer").fetchone()[0]
+    assert token.startswith("v1:") and "person-1" not in token
+    versions = loader.execute("SELECT source, version FROM etl.source_version ORDER BY 1")
+    assert versions.fetchall() == [("order_items", 5), ("orders", 3)]
 
     before = snapshot(loader)
-    assert load_changes(loader, QUERY, query_id, 0, batch) is None  # a replay: skipped
-    again = load_changes(loader, QUERY, str(uuid.uuid4()), 0, batch)  # same rows, new batch
+    assert load_rows(loader, QUERY, query_id, 0, tables) is None  # a replay: skipped
+    again = load_rows(loader, QUERY, str(uuid.uuid4()), 0, tables)  # same rows, new batch
     assert again is not None and again.written == 0, again.rows
     assert snapshot(loader) == before
     logged = loader.execute("SELECT count(*) FROM etl.batch_log WHERE committed_at IS NOT NULL")
     assert logged.fetchone() == (2,)
-    matches = loader.execute("SELECT bool_and(matches), count(*) FROM ops.reconciliation")
-    assert matches.fetchone() == (True, 7)
+
+    seen: list[dict[str, int]] = []
+    totals = {"orders": 1, "order_items": 2, "gmv": Decimal("150.10"), "freight": Decimal("17.44"),
+              "payments": 2, "payment_value": Decimal("167.54"), "reviews": 0}  # fmt: skip
+    compared = reconcile(loader, query_id, 0, lambda versions: seen.append(versions) or totals)
+    assert seen == [{"orders": 3, "order_items": 5}] and mismatches(compared) == []
+    wrong = reconcile(loader, query_id, 1, lambda versions: totals | {"reviews": 1})
+    assert mismatches(wrong) == ["reviews"]
+    assert loader.execute("SELECT count(*), count(*) FILTER (WHERE matches)"
+                          " FROM ops.reconciliation").fetchone() == (14, 13)  # fmt: skip
 
 
-def test_late_dimensions_updates_and_deletes(loader: psycopg.Connection) -> None:
+def test_late_dimensions_updates_and_older_records(spark, loader: psycopg.Connection) -> None:
     query_id = str(uuid.uuid4())
-    load_changes(
-        loader, QUERY, query_id, 0, table(order("o1", "shipped"), item("o1", 1, "p9", "10"))
-    )
+    first = item(order(Batch(spark), "o1", "shipped"), "o1", 1, "p9", "10")
+    load_rows(loader, QUERY, query_id, 0, first.tables())
     assert loader.execute("SELECT customer_id, is_inferred FROM dw.dim_customer").fetchall() == [
         ("c1", True)
     ]
     # the product and customer arrive later; the order moves on, twice within one batch
-    delivered = order("o1", "delivered") | {"version": 3}
-    load_changes(loader, QUERY, query_id, 1, table(
-        product("p9", "moveis"), customer("c1", "RJ"), order("o1", "invoiced") | {"version": 2},
-        delivered,
-        change("category_translation", ("product_category_name",), {
-            "product_category_name": "moveis", "product_category_name_english": "furniture"}),
-    ))  # fmt: skip
-    assert loader.execute(
+    later = Batch(spark)
+    product(later, "p9", "moveis")
+    customer(later, "c1", "RJ", at=T0 + dt.timedelta(hours=1))
+    order(later, "o1", "invoiced", at=T0 + dt.timedelta(minutes=1))
+    order(later, "o1", "delivered", at=T0 + dt.timedelta(minutes=2))
+    later.add("category_translation", product_category_name="moveis",
+              product_category_name_english="furniture")  # fmt: skip
+    load_rows(loader, QUERY, query_id, 1, later.tables())
+    joined = (
         "SELECT p.category_en, p.is_inferred, c.state, c.is_inferred, o.order_status"
         " FROM dw.fct_order_item i JOIN dw.fct_order o USING (order_id)"
         " JOIN dw.dim_product p USING (product_id) JOIN dw.dim_customer c USING (customer_id)"
-    ).fetchall() == [("furniture", False, "RJ", False, "delivered")]
-    # an erased customer leaves the warehouse; the sale stays, without the person
-    erased = customer("c1", "RJ") | {"version": 4, "deleted": True}
-    result = load_changes(loader, QUERY, query_id, 2, table(erased))
-    assert result is not None and result.rows["deletes"] == 1
-    assert loader.execute("SELECT count(*) FROM dw.dim_customer").fetchone() == (0,)
-    assert loader.execute("SELECT customer_id FROM dw.fct_order").fetchall() == [(None,)]
+    )
+    assert loader.execute(joined).fetchall() == [("furniture", False, "RJ", False, "delivered")]
+    # records older than those loaded (a producer's backlog, read late) change nothing
+    before = snapshot(loader)
+    stale = Batch(spark)
+    order(stale, "o1", "shipped", at=T0 + dt.timedelta(minutes=1, seconds=30))
+    customer(stale, "c1", "SP", at=T0)
+    result = load_rows(loader, QUERY, query_id, 2, stale.tables())
+    assert result is not None and result.written == 0, result.rows
+    assert snapshot(loader) == before

@@ -1,11 +1,11 @@
 -- Calendar rows for every date the batch's facts point at.
 SELECT dw.add_dates(array_agg(d))
 FROM (
-    SELECT (row ->> 'order_purchase_timestamp')::date AS d FROM latest WHERE entity = 'orders'
+    SELECT order_purchase_timestamp::date AS d FROM stage_orders
     UNION
-    SELECT (row ->> 'review_creation_date')::date FROM latest WHERE entity = 'order_reviews'
+    SELECT review_creation_date::date FROM stage_order_reviews
     UNION
-    SELECT (row ->> 'date')::date FROM latest WHERE entity = 'sgs'
+    SELECT date FROM stage_sgs
     UNION
-    SELECT (row ->> 'observed_at')::date FROM latest WHERE entity = 'weather'
+    SELECT observed_at::date FROM stage_weather
 ) AS dates

@@ -1,7 +1,7 @@
-INSERT INTO dw.fct_indicator AS t (series_code, date_key, value)
-SELECT r.series_code, r.date, r.value
-FROM latest AS l,
-     jsonb_to_record(l.row) AS r(series_code int, date date, value numeric(18,6))
-WHERE l.entity = 'sgs' AND NOT l.deleted
-ON CONFLICT (series_code, date_key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
-WHERE t.value IS DISTINCT FROM EXCLUDED.value
+INSERT INTO dw.fct_indicator AS t (series_code, date_key, value, source_produced_at)
+SELECT series_code, date, value, produced_at
+FROM stage_sgs
+ON CONFLICT (series_code, date_key) DO UPDATE SET
+    value = EXCLUDED.value, source_produced_at = EXCLUDED.source_produced_at, updated_at = now()
+WHERE coalesce(t.source_produced_at, '-infinity') <= EXCLUDED.source_produced_at
+  AND t.value IS DISTINCT FROM EXCLUDED.value

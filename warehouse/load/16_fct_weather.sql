@@ -1,9 +1,7 @@
 -- The daily summary of every (state, day) whose observations the batch changed, recomputed
 -- from all of that day's observations (as gold.sales_weather summarises them).
 WITH touched AS (
-    SELECT DISTINCT row ->> 'state' AS state, (row ->> 'observed_at')::date AS date_key
-    FROM latest
-    WHERE entity = 'weather'
+    SELECT DISTINCT state, observed_at::date AS date_key FROM stage_weather
 ),
 summary AS (
     SELECT t.state, t.date_key,
