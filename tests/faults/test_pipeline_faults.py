@@ -423,7 +423,7 @@ def test_pipeline_recovers_from_faults_without_manual_action(
     # the PostgreSQL restart: the lease's session went, and the driver took the lease again
     assert "took the lake's lease again on a new PostgreSQL session" in text
     print(f"warehouse loads cut by the restart and loaded again: {text.count('interrupted (')}")
-    assert "received SIGTERM: stopping 3 queries" in text
+    assert "received SIGTERM: stopping 2 queries" in text
     assert "supervisor done" in text
 
     checked = time.monotonic()

@@ -133,7 +133,7 @@ def test_service_mode_runs_lake_jobs_live_and_stops_cleanly(
             process.kill()
     text = log.read_text()
     assert still_running, text[-3000:]
-    assert "received SIGTERM: stopping 3 queries" in text
+    assert "received SIGTERM: stopping 2 queries" in text
     assert re.search(r"lake job maintain \(request \d+\): ok", text), text[-3000:]
     assert re.search(r"lake job erase \(request \d+\): ok", text), text[-3000:]
 
