@@ -26,6 +26,7 @@ from lakehouse.registry import kafka_topic, pipeline_topics
 from lakehouse.settings import Secrets, Settings
 from producers.csv_records import read_records
 from producers.olist import Row, present_entities, read_header, to_row
+from streaming.kafka_source import kafka_stream
 
 
 def serialised_rows(data_dir: Path) -> list[Row]:
@@ -82,15 +83,10 @@ def spark_kafka_to_delta(
     """Seconds and records for Spark to read every pipeline topic of the settings' namespace
     from Kafka into ONE Delta table at ``path``, a plain append and nothing else (batches of
     ``max_offsets`` records, as the ingest query): the floor under the ingest query."""
-    topics = ",".join(kafka_topic(settings, t) for t in pipeline_topics())
+    topics = [kafka_topic(settings, t) for t in pipeline_topics()]
     began = time.perf_counter()
     query = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option("subscribe", topics)
-        .option("startingOffsets", "earliest")
-        .option("maxOffsetsPerTrigger", max_offsets)
-        .load()
+        kafka_stream(spark, settings, topics, max_offsets)  # the ingest query's reader
         .selectExpr(
             "CAST(key AS STRING) AS key",
             "CAST(value AS STRING) AS value",

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -35,16 +36,16 @@ from lakehouse.registry import (
     checkpoint_path,
     kafka_topic,
     pipeline_topics,
-    table_path,
 )
 from lakehouse.settings import Secrets, Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
 from streaming.bronze_job import append_bronze, bronze_path
-from streaming.delta_io import materialized, streaming_query_id, table_version
+from streaming.delta_io import materialized, run_side_by_side, streaming_query_id
+from streaming.kafka_source import kafka_stream
 from streaming.progress import record_rows_out
-from streaming.silver_job import entity_of_topic, silver_batch, write_silver
-from streaming.warehouse_job import RECONCILED, load_warehouse
+from streaming.silver_job import entity_of_topic, silver_batch, silver_writes
+from streaming.warehouse_job import RECONCILED, load_tables, warehouse_tables
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def timed(timings: dict[str, float], part: str) -> Iterator[None]:
 
 
 QUERY_NAME = "ingest"
+WAREHOUSE_ROWS = "warehouse rows"  # the task computing the warehouse's rows of a batch
 SILVER_QUERY = "silver"  # silver and the warehouse rebuilt from bronze.events (a backfill)
 
 
@@ -71,29 +73,34 @@ def write_chained(
     query: tuple[str, str, int],
     entities: Sequence[str],
     timings: dict[str, float] | None = None,
+    also: Mapping[str, Callable[[SparkSession], Any]] | None = None,
 ) -> dict[str, int]:
     """Silver and the warehouse from one micro-batch's bronze rows (``rows``, with an
     ``entity`` column), parsed once: silver's writes, then the warehouse load of the same
-    rows. ``query`` = (name, id, batch id) makes each write idempotent. Returns the rows
-    written per silver table and ``warehouse`` (rows the load touched); ``timings`` gets the
-    seconds each part took."""
+    rows. ``query`` = (name, id, batch id) makes each write idempotent; ``also``: more writes
+    to run beside silver's (bronze's append). Returns the rows written per silver table and
+    ``warehouse`` (rows the load touched); ``timings`` gets the seconds each part took."""
     _name, query_id, batch_id = query
-    spark = rows.sparkSession
     took = timings if timings is not None else {}
     entered = time.perf_counter()
     with silver_batch(rows, masking_key, entities) as silver:
         took["typing"] = time.perf_counter() - entered  # typed, split and counted on entry
-        with timed(took, "silver"):
-            written = write_silver(silver, settings, query_id, batch_id)
-            versions = {
-                table: table_version(spark, table_path(settings, "silver", table))
-                for table in RECONCILED
-                if table in silver.good
-            }
-        with timed(took, "warehouse"):
-            loaded = load_warehouse(
-                silver.frames(), settings, secrets, masking_key, query=query, versions=versions
-            )
+        frames = silver.frames()
+        writes: dict[str, Callable[[SparkSession], Any]] = {
+            **(also or {}),
+            **silver_writes(silver, settings, query_id, batch_id),
+            # the warehouse's rows are computed beside silver's writes, loaded after them
+            WAREHOUSE_ROWS: lambda spark: warehouse_tables(frames, spark, masking_key),
+        }
+        with timed(took, "writes"):
+            done = run_side_by_side(rows.sparkSession, writes, settings.spark.write_threads)
+    tables = done.pop(WAREHOUSE_ROWS)
+    for name in also or {}:
+        done.pop(name)
+    written = {table: count for table, (count, _version) in done.items()}
+    versions = {t: version for t, (_count, version) in done.items() if t in RECONCILED}
+    with timed(took, "warehouse"):
+        loaded = load_tables(tables, settings, secrets, query=query, versions=versions)
     if loaded is not None:
         written["warehouse"] = loaded.written
     return written
@@ -116,15 +123,21 @@ def ingest_writer(
         query_id = streaming_query_id(batch)
         took: dict[str, float] = {}
         began = time.perf_counter()
-        with materialized(bronze) as rows:
+        with materialized(bronze, eager=False) as rows:  # kept by the count below
             per_entity = {r.entity: r["count"] for r in rows.groupBy("entity").count().collect()}
             records = sum(per_entity.values())
             took["read"] = time.perf_counter() - began
-            with timed(took, "bronze"):
-                append_bronze(rows, settings, f"{query_id}:bronze.{BRONZE_EVENTS}", batch_id)
+            app_id = f"{query_id}:bronze.{BRONZE_EVENTS}"
+
+            def bronze_append(spark: SparkSession) -> None:
+                append_bronze(rows, settings, app_id, batch_id)
+
             entities = [e for e in per_entity if e is not None]
             query = (QUERY_NAME, query_id, batch_id)
-            written = write_chained(rows, settings, secrets, masking_key, query, entities, took)
+            written = write_chained(
+                rows, settings, secrets, masking_key, query, entities, took,
+                also={"bronze": bronze_append},
+            )  # fmt: skip
         record_rows_out(batch, batch_id, records + sum(written.values()))
         log.info(
             "ingest batch %d: %d records to bronze; %s; %.1f s (%s)",
@@ -170,17 +183,8 @@ def start_ingest(
 ) -> StreamingQuery:
     """Start the ingest query over ``topics`` (default: every pipeline topic), not waiting
     for it."""
-    source = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option(
-            "subscribe", ",".join(kafka_topic(settings, t) for t in topics or pipeline_topics())
-        )
-        .option("startingOffsets", "earliest")
-        .option("failOnDataLoss", "true")
-        .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)
-        .load()
-    )
+    names = [kafka_topic(settings, t) for t in topics or pipeline_topics()]
+    source = kafka_stream(spark, settings, names)
     return (
         source.writeStream.queryName(QUERY_NAME)
         .foreachBatch(ingest_writer(settings, secrets, masking_key))

@@ -15,7 +15,7 @@ newer ones (a backlog read in proportion across topics) is as welcome as any, an
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
@@ -35,9 +35,12 @@ from lakehouse.settings import Settings
 from streaming.bronze_job import BRONZE_SCHEMA
 from streaming.contracts import CONTRACTS, Contract
 from streaming.delta_io import (
+    KeptFrames,
     create_in_parallel,
     ensure_table,
     idempotent_merge,
+    run_side_by_side,
+    table_version,
     writing,
 )
 from streaming.silver import (
@@ -118,11 +121,13 @@ def merge_entity(
     contract: Contract,
     app_id: str | None = None,
     batch_id: int | None = None,
+    spark: SparkSession | None = None,
 ) -> int:
     """MERGE one entity's good rows into its silver table: on the natural key for entities that
     change (the newest ``produced_at`` wins; the same event again is left alone), on
     ``event_id`` (insert only) for the others.
-    Idempotent per (``app_id``, ``batch_id``) when given (a streaming batch)."""
+    Idempotent per (``app_id``, ``batch_id``) when given (a streaming batch); ``spark``: the
+    session ``table`` was opened with."""
     keys = contract.natural_key if contract.changes else ("event_id",)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = table.alias("t").merge(good.alias("s"), condition)
@@ -132,7 +137,7 @@ def merge_entity(
         merge = merge.whenMatchedUpdateAll(
             condition="s.event_id <> t.event_id AND s.produced_at >= t.produced_at"
         )
-    return idempotent_merge(merge.whenNotMatchedInsertAll(), app_id, batch_id)
+    return idempotent_merge(merge.whenNotMatchedInsertAll(), app_id, batch_id, spark)
 
 
 def entity_of_topic(settings: Settings) -> Column:
@@ -146,12 +151,20 @@ def entity_of_topic(settings: Settings) -> Column:
     return F.create_map(*pairs)[F.col("topic")]
 
 
-def _good_and_bad(typed: DataFrame) -> tuple[int, int]:
-    """(rows without errors, rows with) of a typed frame, in one Spark job."""
-    counts = dict(
-        typed.groupBy((F.size("_errors") > 0).alias("bad")).count().collect()  # type: ignore[arg-type]
+def good_and_bad(typed: dict[str, DataFrame]) -> dict[str, tuple[int, int]]:
+    """Per entity, (rows without errors, rows with) of its typed frame: one Spark job for all
+    (which fills their caches when they are persisted)."""
+    flags = reduce(
+        DataFrame.unionByName,
+        (
+            frame.select(F.lit(entity).alias("entity"), (F.size("_errors") > 0).alias("bad"))
+            for entity, frame in typed.items()
+        ),
     )
-    return int(counts.get(False, 0)), int(counts.get(True, 0))
+    counts = {
+        (r.entity, r.bad): r["count"] for r in flags.groupBy("entity", "bad").count().collect()
+    }
+    return {e: (int(counts.get((e, False), 0)), int(counts.get((e, True), 0))) for e in typed}
 
 
 @dataclass
@@ -178,12 +191,12 @@ def silver_batch(
 ) -> Iterator[SilverBatch]:
     """The bronze rows of ``entities`` (``rows`` has an ``entity`` column) parsed and typed by
     their contracts, split into good rows (masked) and quarantine rows, kept in memory while
-    the block writes them and released after."""
-    kept: list[DataFrame] = []
+    the block writes them (each computed once, by the first job that needs it) and released
+    after."""
+    kept = KeptFrames()
 
     def keep(frame: DataFrame) -> DataFrame:
-        kept.append(frame.persist())
-        return kept[-1]
+        return kept.checkpoint(frame, eager=False)
 
     try:
         batch = SilverBatch()
@@ -191,8 +204,9 @@ def silver_batch(
         for entity in sorted(entities):
             envelopes = parse_envelopes(rows.where(F.col("entity") == entity))
             typed[entity] = keep(type_payload(envelopes, CONTRACTS[entity]))
+        counts = good_and_bad(typed) if typed else {}  # (the job that computes them all)
         for entity, frame in typed.items():
-            good, bad = _good_and_bad(frame)
+            good, bad = counts[entity]
             if good:
                 contract = CONTRACTS[entity]
                 batch.good[entity] = keep(prepare(valid_rows(frame), contract, masking_key))
@@ -207,40 +221,62 @@ def silver_batch(
             )
         yield batch
     finally:
-        for frame in kept:
-            frame.unpersist()
+        kept.release()
 
 
-def write_silver(
+Write = Callable[[SparkSession], tuple[int, int]]  # session -> (rows written, version reached)
+
+
+def silver_writes(
     batch: SilverBatch, settings: Settings, query_id: str, batch_id: int
-) -> dict[str, int]:
-    """Silver's writes of a micro-batch, called from a foreachBatch function: the rejects
-    appended to silver.quarantine, the good rows MERGEd into their tables, each write
-    idempotent per (``query_id``, table, ``batch_id``). A table with nothing to write is left
-    alone. Returns the rows written per table."""
-    written: dict[str, int] = {}
-    if batch.quarantined is not None:
-        spark = batch.quarantined.sparkSession
-        quarantine_path = table_path(settings, "silver", QUARANTINE)
-        with writing(quarantine_path):
+) -> dict[str, Write]:
+    """Silver's writes of a micro-batch, by table, to run in any order or side by side: the
+    rejects appended to silver.quarantine, the good rows MERGEd into their tables, each write
+    idempotent per (``query_id``, table, ``batch_id``). A table with nothing to write gets
+    none."""
+
+    def quarantine(spark: SparkSession) -> tuple[int, int]:
+        assert batch.quarantined is not None
+        path = table_path(settings, "silver", QUARANTINE)
+        with writing(path):
             # insert-only on the record's coordinates: a backfill (a new checkpoint replaying
             # bronze) adds no second copy; Delta commits it as an append
             merge = (
-                DeltaTable.forPath(spark, quarantine_path)
+                DeltaTable.forPath(spark, path)
                 .alias("t")
                 .merge(batch.quarantined.alias("s"), QUARANTINE_MATCH)
                 .whenNotMatchedInsertAll()
             )
-            idempotent_merge(merge, f"{query_id}:{QUARANTINE}", batch_id)
-        written[QUARANTINE] = sum(batch.rejected.values())
-    for entity, good in batch.good.items():
-        path = table_path(settings, "silver", entity)
-        with writing(path):
-            written[entity] = merge_entity(
-                DeltaTable.forPath(good.sparkSession, path),
-                good,
-                CONTRACTS[entity],
-                f"{query_id}:{entity}",
-                batch_id,
-            )
-    return written
+            idempotent_merge(merge, f"{query_id}:{QUARANTINE}", batch_id, spark)
+            return sum(batch.rejected.values()), table_version(spark, path)
+
+    def entity_merge(entity: str) -> Write:
+        def run(spark: SparkSession) -> tuple[int, int]:
+            path = table_path(settings, "silver", entity)
+            with writing(path):
+                table = DeltaTable.forPath(spark, path)
+                rows = merge_entity(
+                    table, batch.good[entity], CONTRACTS[entity], f"{query_id}:{entity}",
+                    batch_id, spark,
+                )  # fmt: skip
+                return rows, table_version(spark, path)
+
+        return run
+
+    tasks: dict[str, Write] = {entity: entity_merge(entity) for entity in batch.good}
+    if batch.quarantined is not None:
+        tasks[QUARANTINE] = quarantine
+    return tasks
+
+
+def write_silver(
+    batch: SilverBatch, settings: Settings, query_id: str, batch_id: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """``silver_writes``, ``spark.write_threads`` tables at a time. Returns the rows written
+    and the version reached, per table written."""
+    tasks = silver_writes(batch, settings, query_id, batch_id)
+    if not tasks:
+        return {}, {}
+    spark = next(iter(batch.frames().values())).sparkSession
+    done = run_side_by_side(spark, tasks, settings.spark.write_threads)
+    return {t: rows for t, (rows, _) in done.items()}, {t: v for t, (_, v) in done.items()}

@@ -19,6 +19,7 @@ from lakehouse.spark import trigger_options
 from security.runtime import audited_pipeline
 from streaming.bronze import kafka_to_bronze
 from streaming.entry import start_job
+from streaming.kafka_source import kafka_stream
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -44,15 +45,7 @@ def stream_topic_to_delta(
     """Stream ``topic`` into the Delta table at ``table`` (bronze shape) with the query's own
     checkpoint. With ``availableNow`` it drains what is in the topic, stops, and returns the
     number of input rows this run processed (0 when the checkpoint is already at the end)."""
-    source = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option("subscribe", kafka_topic(settings, topic))
-        .option("startingOffsets", "earliest")
-        .option("failOnDataLoss", "true")
-        .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)
-        .load()
-    )
+    source = kafka_stream(spark, settings, [kafka_topic(settings, topic)])
     query = (
         kafka_to_bronze(source)
         .writeStream.format("delta")

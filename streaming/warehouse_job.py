@@ -85,11 +85,24 @@ def load_warehouse(
 ) -> LoadResult | None:
     """Load ``frames`` (silver table -> the rows silver writes, one batch) into the warehouse
     as ``query`` = (query name, query id, batch id); None when that batch was loaded before.
-    ``versions``: the silver versions the rows went to. Retried when the connection breaks."""
+    ``versions``: the silver versions the rows went to."""
     if not frames:
         return None
     spark = next(iter(frames.values())).sparkSession
     tables = warehouse_tables(frames, spark, masking_key)
+    return load_tables(tables, settings, secrets, query=query, versions=versions)
+
+
+def load_tables(
+    tables: Mapping[str, pa.Table],
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    query: tuple[str, str, int],
+    versions: Mapping[str, int] | None = None,
+) -> LoadResult | None:
+    """``warehouse_tables``' output loaded as ``query`` (see ``load_warehouse``), loaded again
+    when the connection breaks."""
     name, query_id, batch_id = query
     for attempt in range(1, LOAD_ATTEMPTS + 1):
         try:
