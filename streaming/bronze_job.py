@@ -24,7 +24,7 @@ from lakehouse.registry import (
     table_path,
 )
 from lakehouse.settings import Settings
-from streaming.delta_io import ensure_table, path_exists, table_exists, writing
+from streaming.delta_io import ensure_table, folder_names, path_exists, table_exists, writing
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ def ensure_bronze_table(spark: SparkSession, settings: Settings) -> None:
     whose queries' checkpoints this release cannot continue."""
     path = bronze_path(settings)
     if not table_exists(spark, path):
-        old = [
-            t for t in pipeline_topics() if table_exists(spark, table_path(settings, "bronze", t))
-        ]
+        # one listing of bronze/ rather than a request per topic of the old layout
+        folders = set(folder_names(spark, table_path(settings, "bronze", "")))
+        old = [t for t in pipeline_topics() if t.replace(".", "_") in folders]
         if old or path_exists(spark, checkpoint_path(settings, "bronze")):
             raise LakeLayoutError(
                 f"the lake at {settings.lake_root} has the per-topic bronze layout "

@@ -5,16 +5,18 @@ writing it, so that maintenance in the same driver (OPTIMIZE, erasure) never rac
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,27 @@ def writing(path: str) -> Iterator[None]:
         yield
 
 
+def _hadoop_path(spark: SparkSession, path: str) -> Any:  # an org.apache.hadoop.fs.Path
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+
+
+def _hadoop_fs(spark: SparkSession, path: str) -> Any:  # its FileSystem
+    configuration = spark.sparkContext._jsc.hadoopConfiguration()
+    return _hadoop_path(spark, path).getFileSystem(configuration)
+
+
 def path_exists(spark: SparkSession, path: str) -> bool:
     """Whether anything (a file or a folder) exists at ``path``: one object-store request."""
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    file_system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return bool(file_system.exists(hadoop_path))
+    return bool(_hadoop_fs(spark, path).exists(_hadoop_path(spark, path)))
+
+
+def folder_names(spark: SparkSession, path: str) -> list[str]:
+    """The names of the folders directly under ``path`` (none when it is missing): one
+    object-store listing."""
+    if not path_exists(spark, path):
+        return []
+    statuses = _hadoop_fs(spark, path).listStatus(_hadoop_path(spark, path))
+    return [status.getPath().getName() for status in statuses if status.isDirectory()]
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -70,17 +87,36 @@ def ensure_table(
     returning a frame whose columns it takes, called only when the table is missing), unless
     it exists. ``change_feed`` turns on Delta's change data feed (gold reads silver's);
     ``properties``: more Delta table properties (``delta.*``)."""
-    if table_exists(spark, path):
-        return
-    empty = spark.createDataFrame([], schema) if isinstance(schema, str) else schema().limit(0)
-    writer = empty.write.format("delta").mode("ignore").partitionBy(*partition_by)
+    if path_exists(spark, f"{path}/_delta_log"):
+        if DeltaTable.isDeltaTable(spark, path):
+            return
+        # a creation cut short (no commit): nothing to keep, and Delta's builder refuses it
+        _hadoop_fs(spark, path).delete(_hadoop_path(spark, f"{path}/_delta_log"), True)
+        log.warning("%s: removed the log of a table whose creation was cut short", path)
+    frame = spark.createDataFrame([], schema) if isinstance(schema, str) else schema()
+    # a metadata-only commit, without the Spark job an empty write runs
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .location(path)
+        .addColumns(nullable(frame.schema))
+        .partitionedBy(*partition_by)
+    )
     for name, value in {
         **(properties or {}),
         **({CHANGE_FEED: "true"} if change_feed else {}),
     }.items():
-        writer = writer.option(name, value)
-    writer.save(path)
+        builder = builder.property(name, value)
+    builder.execute()
     log.info("created %s", path)
+
+
+def nullable(schema: StructType) -> StructType:
+    """``schema`` with every field, element and value nullable, as Delta stores a written
+    frame's schema: a column created NOT NULL would reject a later MERGE's nulls."""
+    text = schema.json()
+    for strict in ("nullable", "containsNull", "valueContainsNull"):
+        text = text.replace(f'"{strict}":false', f'"{strict}":true')
+    return cast(StructType, StructType.fromJson(json.loads(text)))
 
 
 class KeptFrames:
