@@ -4,12 +4,13 @@ One Kafka source subscribes to every pipeline topic. Its named foreachBatch func
 the batch into bronze rows (the pure ``kafka_to_bronze``), reads them from Kafka once into
 memory (``materialized``: Delta's MERGE would read its source again) and then:
 
-1. appends them all to bronze.events: one Delta commit, whatever the topics;
-2. parses and types the same rows once by each entity's contract, masks them and splits off
-   the rejects (``silver_batch``), kept in memory;
-3. writes silver: rejects to the quarantine, good rows MERGEd (``write_silver``);
-4. loads those same rows into the warehouse (``load_warehouse``): one transaction with its
-   etl.batch_log row.
+1. parses and types them once by each entity's contract, masks them and splits off the
+   rejects (``silver_batch``), kept in memory;
+2. loads those rows into the warehouse (``load_tables``): one transaction with its
+   etl.batch_log row, before any Delta commit, so the warehouse is fresh sooner;
+3. appends every record to bronze.events (one Delta commit, whatever the topics) beside
+   silver's writes (rejects to the quarantine, good rows MERGEd), and records the silver
+   versions reached for the reconciliation.
 
 Every Delta write carries Delta's idempotent transaction id (``txnAppId`` = the query id and
 the table, ``txnVersion`` = the batch id) and the warehouse load claims (query, batch) in
@@ -45,7 +46,13 @@ from streaming.delta_io import materialized, run_side_by_side, streaming_query_i
 from streaming.kafka_source import kafka_stream
 from streaming.progress import record_rows_out
 from streaming.silver_job import entity_of_topic, silver_batch, silver_writes
-from streaming.warehouse_job import RECONCILED, load_tables, warehouse_tables
+from streaming.warehouse_job import (
+    RECONCILED,
+    SILVER_CATCHING_UP,
+    load_tables,
+    record_silver_versions,
+    warehouse_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,6 @@ def timed(timings: dict[str, float], part: str) -> Iterator[None]:
 
 
 QUERY_NAME = "ingest"
-WAREHOUSE_ROWS = "warehouse rows"  # the task computing the warehouse's rows of a batch
 SILVER_QUERY = "silver"  # silver and the warehouse rebuilt from bronze.events (a backfill)
 
 
@@ -76,10 +82,12 @@ def write_chained(
     also: Mapping[str, Callable[[SparkSession], Any]] | None = None,
 ) -> dict[str, int]:
     """Silver and the warehouse from one micro-batch's bronze rows (``rows``, with an
-    ``entity`` column), parsed once: silver's writes, then the warehouse load of the same
-    rows. ``query`` = (name, id, batch id) makes each write idempotent; ``also``: more writes
-    to run beside silver's (bronze's append). Returns the rows written per silver table and
-    ``warehouse`` (rows the load touched); ``timings`` gets the seconds each part took."""
+    ``entity`` column), parsed once: the warehouse load first (what users watch: its rows
+    arrive a few seconds sooner), then silver's writes side by side, then the silver versions
+    they reached, recorded for the reconciliation. ``query`` = (name, id, batch id) makes each
+    write idempotent; ``also``: more writes to run beside silver's (bronze's append). Returns
+    the rows written per silver table and ``warehouse`` (rows the load touched); ``timings``
+    gets the seconds each part took."""
     _name, query_id, batch_id = query
     took = timings if timings is not None else {}
     entered = time.perf_counter()
@@ -89,18 +97,18 @@ def write_chained(
         writes: dict[str, Callable[[SparkSession], Any]] = {
             **(also or {}),
             **silver_writes(silver, settings, query_id, batch_id),
-            # the warehouse's rows are computed beside silver's writes, loaded after them
-            WAREHOUSE_ROWS: lambda spark: warehouse_tables(frames, spark, masking_key),
         }
-        with timed(took, "writes"):
-            done = run_side_by_side(rows.sparkSession, writes, settings.spark.write_threads)
-    tables = done.pop(WAREHOUSE_ROWS)
-    for name in also or {}:
-        done.pop(name)
+        with SILVER_CATCHING_UP:
+            with timed(took, "warehouse"):
+                tables = warehouse_tables(frames, rows.sparkSession, masking_key)
+                loaded = load_tables(tables, settings, secrets, query=query)
+            with timed(took, "writes"):
+                done = run_side_by_side(rows.sparkSession, writes, settings.spark.write_threads)
+            for name in also or {}:
+                done.pop(name)
+            versions = {t: version for t, (_count, version) in done.items() if t in RECONCILED}
+            record_silver_versions(settings, secrets, versions, query)
     written = {table: count for table, (count, _version) in done.items()}
-    versions = {t: version for t, (_count, version) in done.items() if t in RECONCILED}
-    with timed(took, "warehouse"):
-        loaded = load_tables(tables, settings, secrets, query=query, versions=versions)
     if loaded is not None:
         written["warehouse"] = loaded.written
     return written

@@ -3,6 +3,11 @@ same foreachBatch (``load_warehouse``): typed by Spark, staged by one COPY per e
 into the star schema, claimed in etl.batch_log, in one transaction, so a replayed batch
 changes nothing. Nothing reads silver back for it.
 
+The ingest query loads a batch before its silver writes, so its rows reach the warehouse
+seconds earlier, and records the silver versions after them (``record_silver_versions``),
+holding ``SILVER_CATCHING_UP`` from the load until then: the reconciliation takes its
+snapshot outside that window, so it never compares a batch's rows with silver before them.
+
 The reconciliation (``reconcile_warehouse``) compares the warehouse's totals (orders, items,
 GMV, freight, payments, reviews) with silver's at the table versions last loaded and records
 both in ops.reconciliation. It reads whole silver tables, so it runs apart from the hot path:
@@ -13,9 +18,11 @@ after each gold batch. ``rebuild_warehouse`` loads the warehouse from silver's c
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import TypeVar
 
 import psycopg
 import pyarrow as pa
@@ -36,10 +43,12 @@ from warehouse.sink import (
     load_rows,
     mismatches,
     reconcile,
+    record_versions,
 )
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 LOAD_ATTEMPTS = 3  # a batch whose connection breaks mid-load is loaded again, this many times
 
 # reconciliation measure -> (silver table, aggregate, column)
@@ -53,6 +62,9 @@ SILVER_MEASURES = {
     "reviews": ("order_reviews", "count", "*"),
 }
 RECONCILED = tuple(sorted({table for table, _, _ in SILVER_MEASURES.values()}))
+
+# held from a batch's warehouse load until its silver versions are recorded
+SILVER_CATCHING_UP = threading.Lock()
 
 _empty_rows: dict[str, pa.Table] = {}  # entity -> no rows, with its warehouse columns
 
@@ -103,26 +115,42 @@ def load_tables(
 ) -> LoadResult | None:
     """``warehouse_tables``' output loaded as ``query`` (see ``load_warehouse``), loaded again
     when the connection breaks."""
-    name, query_id, batch_id = query
+    name, _query_id, batch_id = query
+    return _reconnecting(
+        settings,
+        secrets,
+        f"warehouse load of {name} batch {batch_id}",
+        lambda conn: load_rows(conn, name, query[1], batch_id, tables, versions),
+    )
+
+
+def record_silver_versions(
+    settings: Settings, secrets: Secrets, versions: Mapping[str, int], query: tuple[str, str, int]
+) -> None:
+    """Record the silver versions batch ``query`` reached, after its warehouse load."""
+    if versions:
+        what = f"recording the silver versions of {query[0]} batch {query[2]}"
+        _reconnecting(settings, secrets, what, lambda conn: record_versions(conn, versions))
+
+
+def _reconnecting(
+    settings: Settings, secrets: Secrets, what: str, work: Callable[[psycopg.Connection], T]
+) -> T:
+    """``work(connection)``, on a new connection when the last one broke."""
     for attempt in range(1, LOAD_ATTEMPTS + 1):
         try:
             with connect_loader(settings, secrets) as conn:
-                return load_rows(conn, name, query_id, batch_id, tables, versions)
+                return work(conn)
         except psycopg.OperationalError as exc:
             # The connection went (PostgreSQL restarted) or the transaction was rolled back:
-            # nothing of the batch stayed, or all of it (a COMMIT whose answer was lost), which
-            # the claim in etl.batch_log then skips. Either way loading it again is safe.
+            # nothing of it stayed, or all of it (a COMMIT whose answer was lost), which the
+            # claim in etl.batch_log then skips. Either way doing it again is safe.
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             if attempt == LOAD_ATTEMPTS:
-                raise WarehouseLoadError(
-                    f"warehouse load of {name} batch {batch_id} failed {attempt} times, "
-                    f"last: {reason}"
-                ) from exc
+                raise WarehouseLoadError(f"{what} failed {attempt} times, last: {reason}") from exc
             log.warning(
-                "warehouse load of %s batch %d interrupted (%s): loading it again "
-                "(attempt %d of %d)",
-                name,
-                batch_id,
+                "%s interrupted (%s): trying again (attempt %d of %d)",
+                what,
                 reason,
                 attempt + 1,
                 LOAD_ATTEMPTS,
@@ -172,7 +200,7 @@ def reconcile_warehouse(
     the next one catches up)."""
     try:
         with connect_loader(settings, secrets, attempts=2) as conn:
-            compared = reconcile(conn, query_id, batch_id, totals)
+            compared = reconcile(conn, query_id, batch_id, totals, SILVER_CATCHING_UP)
     except WarehouseLoadError as exc:
         log.warning("reconciliation skipped: %s", exc)
         return None

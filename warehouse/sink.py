@@ -3,7 +3,7 @@
     claim (query, batch) in etl.batch_log  -> already there: a replay, skip it
     COPY each entity's rows into a typed temporary staging table (stage_<entity>)
     run warehouse/load/NN_*.sql in order  -> dimensions, inferred members, facts
-    record the silver versions the rows were written to (etl.source_version)
+    record the silver versions the rows were written to (etl.source_version), when known
     mark the batch committed, COMMIT
 
 The rows and the batch's log row commit together, so a batch is loaded exactly once however
@@ -11,8 +11,10 @@ often the streaming query replays it. Rows are upserted on their grain; a row ol
 source record's ``produced_at``) than the one loaded, or equal to it, changes nothing, so even
 the same rows under a new batch id leave the warehouse as it was.
 
-The reconciliation (``reconcile``) compares the warehouse's totals with silver's at the
-versions recorded, apart from the load: it reads whole silver tables, too slow for every batch.
+The streaming query loads a batch before silver commits it (the warehouse is what users
+watch) and records the versions silver reached after (``record_versions``). The
+reconciliation (``reconcile``) compares the warehouse's totals with silver's at the versions
+recorded, apart from the load: it reads whole silver tables, too slow for every batch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -202,13 +205,25 @@ def load_rows(
     return result
 
 
+def record_versions(conn: psycopg.Connection, versions: Mapping[str, int]) -> None:
+    """Record the silver versions a batch loaded before its silver writes reached."""
+    with conn.transaction():
+        conn.cursor().executemany(SOURCE_VERSION, sorted(versions.items()))
+
+
 def reconcile(
-    conn: psycopg.Connection, query_id: str, batch_id: int, silver_totals: SilverTotals
+    conn: psycopg.Connection,
+    query_id: str,
+    batch_id: int,
+    silver_totals: SilverTotals,
+    settled: AbstractContextManager[object] | None = None,
 ) -> dict[str, tuple[Decimal, Decimal]]:
     """Compare the warehouse's totals with silver's at the versions last loaded and record
     both in ops.reconciliation under (``query_id``, ``batch_id``): the versions and the totals
-    are read in one snapshot, so a load committing meanwhile does not skew them."""
-    with conn.transaction():
+    are read in one snapshot, so a load committing meanwhile does not skew them; inside
+    ``settled`` when given (held while a batch is loaded but its silver versions not yet
+    recorded)."""
+    with settled or nullcontext(), conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         versions = dict(conn.execute("SELECT source, version FROM etl.source_version").fetchall())
         warehouse = conn.execute(WAREHOUSE_TOTALS).fetchone()

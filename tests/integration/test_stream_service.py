@@ -56,6 +56,22 @@ def _wait_for_warehouse(settings: Settings, secrets: Secrets, manifest: Manifest
     wait_until(loaded, deadline_s=400, what=what, poll_s=1)
 
 
+def _wait_for_silver(settings: Settings, secrets: Secrets) -> None:
+    """Until the ingest batch that loaded the warehouse last has ended, its silver writes
+    committed: a batch loads the warehouse before its Delta commits."""
+
+    def ended() -> bool:
+        with connect(settings, secrets) as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM ops.stream_progress WHERE query_name = 'ingest'"
+                " AND batch_id >= (SELECT max(batch_id) FROM etl.batch_log"
+                " WHERE query_name = 'ingest'))"
+            ).fetchone()
+        return bool(row and row[0])
+
+    wait_until(ended, deadline_s=120, what="the last loaded ingest batch to end", poll_s=0.5)
+
+
 def _subject(data_dir: Path) -> dict[str, str]:
     with (data_dir / "olist_customers_dataset.csv").open(encoding="utf-8") as handle:
         return next(csv.DictReader(handle))
@@ -94,6 +110,7 @@ def test_service_mode_runs_lake_jobs_live_and_stops_cleanly(
     )
     try:
         _wait_for_warehouse(ns_settings, secrets, produced.manifest)
+        _wait_for_silver(ns_settings, secrets)
 
         # OPTIMIZE + VACUUM while the queries run (they go on polling and committing)
         # insert-only silver tables hold a small file per batch that brought new rows by now

@@ -5,8 +5,9 @@ rows, older records that arrive late, reconciliation."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,14 @@ from lakehouse.settings import Secrets, Settings
 from streaming.silver_job import empty_silver
 from streaming.warehouse_job import warehouse_tables
 from tests.integration.pipeline_input import warehouse_snapshot as snapshot
-from warehouse.sink import load_rows, mismatches, reconcile
+from warehouse.sink import (
+    MEASURES,
+    WAREHOUSE_TOTALS,
+    load_rows,
+    mismatches,
+    reconcile,
+    record_versions,
+)
 
 QUERY = "ingest"
 KEY = (1, b"k" * 32)
@@ -151,6 +159,50 @@ def test_a_batch_loads_once_and_the_same_rows_again_change_nothing(
     assert mismatches(wrong) == ["reviews"]
     assert loader.execute("SELECT count(*), count(*) FILTER (WHERE matches)"
                           " FROM ops.reconciliation").fetchone() == (14, 13)  # fmt: skip
+
+
+def test_a_batch_loaded_before_its_silver_writes_is_reconciled_after_them(
+    spark, loader: psycopg.Connection, ns_settings: Settings, secrets: Secrets
+) -> None:
+    """The stream loads a batch, then writes silver and records the silver versions reached,
+    inside ``settled``: a reconciliation meanwhile waits, so it never compares the batch's
+    rows with a silver that does not hold them yet (a false mismatch)."""
+    query_id, settled = str(uuid.uuid4()), threading.Lock()
+    tables = item(order(Batch(spark), "o1"), "o1", 1, "p1", "10").tables()
+    loaded, reconciling, finished = threading.Event(), threading.Event(), threading.Event()
+    blocked: list[bool] = []
+
+    def silver_totals(versions: Mapping[str, int]) -> dict[str, Any]:
+        if versions.get("orders") != 7:  # silver before the batch: empty
+            return dict.fromkeys(MEASURES, 0)
+        return dict(zip(MEASURES, snapshot_totals(ns_settings, secrets), strict=True))
+
+    def stream() -> None:
+        with connect(ns_settings, secrets, role="loader") as conn, settled:
+            conn.autocommit = True
+            assert load_rows(conn, QUERY, query_id, 0, tables) is not None
+            loaded.set()
+            assert reconciling.wait(30)
+            blocked.append(not finished.wait(0.5))  # silver's writes take a while
+            record_versions(conn, {"orders": 7, "order_items": 4})
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    assert loaded.wait(60)
+    reconciling.set()
+    compared = reconcile(loader, query_id, 0, silver_totals, settled)
+    finished.set()
+    writer.join(60)
+    assert blocked == [True], "the reconciliation did not wait for the silver versions"
+    assert mismatches(compared) == [], compared
+    assert compared["orders"] == (Decimal(1), Decimal(1))
+
+
+def snapshot_totals(settings: Settings, secrets: Secrets) -> tuple[Any, ...]:
+    with connect(settings, secrets, role="loader") as conn:
+        row = conn.execute(WAREHOUSE_TOTALS).fetchone()
+    assert row is not None
+    return tuple(row)
 
 
 def test_late_dimensions_updates_and_older_records(spark, loader: psycopg.Connection) -> None:
