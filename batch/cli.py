@@ -152,6 +152,30 @@ def _add_backfill(jobs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_backfill)
 
 
+def _migrate_bronze(_args: argparse.Namespace) -> int:
+    from batch.migrate_bronze import migrate_bronze
+    from lakehouse.settings import get_settings, load_secrets
+    from lakehouse.spark import build_spark_session
+
+    settings = get_settings()
+    secrets = load_secrets(settings)
+    spark = build_spark_session("lakehouse-batch-migrate-bronze", settings, secrets)
+    try:
+        print(migrate_bronze(spark, settings, secrets))
+    finally:
+        spark.stop()
+    return 0
+
+
+def _add_migrate_bronze(jobs: argparse._SubParsersAction) -> None:
+    p = jobs.add_parser(
+        "migrate-bronze",
+        help="move a lake of the per-topic bronze layout of earlier releases to bronze/events "
+        "(the streaming application must be stopped)",
+    )
+    p.set_defaults(func=_migrate_bronze)
+
+
 def add_batch_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``lakehouse batch`` and its jobs under the top-level subcommands ``sub``."""
     batch = sub.add_parser("batch", help="run a batch job over the lake and the warehouse")
@@ -162,6 +186,7 @@ def add_batch_commands(sub: argparse._SubParsersAction) -> None:
         _add_lifecycle,
         _add_replay_quarantine,
         _add_backfill,
+        _add_migrate_bronze,
         _add_quality,
         _add_promote,
     ]

@@ -27,6 +27,21 @@ def _existing_topics(admin: AdminClient, settings: Settings, timeout_s: float) -
         raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
 
 
+def topic_partitions(
+    settings: Settings, topics: Iterable[str], timeout_s: float = 30
+) -> dict[str, list[int]]:
+    """The partitions of each of ``topics`` (full names) that exists."""
+    try:
+        metadata = admin_client(settings).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise StackError(f"Kafka at {settings.kafka.bootstrap} did not answer: {exc}") from exc
+    return {
+        name: sorted(metadata.topics[name].partitions)
+        for name in topics
+        if name in metadata.topics and metadata.topics[name].error is None
+    }
+
+
 def producer_config(settings: Settings, **overrides: object) -> dict[str, object]:
     """Idempotent producer settings: no duplicates on retry, order kept per partition."""
     return {

@@ -24,7 +24,7 @@ from lakehouse.registry import (
     table_path,
 )
 from lakehouse.settings import Settings
-from streaming.delta_io import ensure_table, folder_names, path_exists, table_exists, writing
+from streaming.delta_io import ensure_table, listing, path_exists, table_exists, writing
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +47,50 @@ def bronze_path(settings: Settings) -> str:
     return table_path(settings, "bronze", BRONZE_EVENTS)
 
 
+MIGRATE_COMMAND = "lakehouse batch migrate-bronze"
+
+
+def per_topic_tables(spark: SparkSession, settings: Settings) -> list[str]:
+    """The folders of bronze/ holding a pipeline topic's table of the per-topic layout of
+    earlier releases (one listing)."""
+    found = listing(spark, table_path(settings, "bronze", ""))
+    folders = {name for name, is_folder in found.items() if is_folder}
+    return [t.replace(".", "_") for t in pipeline_topics() if t.replace(".", "_") in folders]
+
+
 def ensure_bronze_table(spark: SparkSession, settings: Settings) -> None:
     """Create bronze.events empty if it does not exist; refuse a lake of the per-topic layout,
-    whose queries' checkpoints this release cannot continue."""
-    path = bronze_path(settings)
-    if not table_exists(spark, path):
-        # one listing of bronze/ rather than a request per topic of the old layout
-        folders = set(folder_names(spark, table_path(settings, "bronze", "")))
-        old = [t for t in pipeline_topics() if t.replace(".", "_") in folders]
+    whose queries' checkpoints this release cannot continue, naming the command that
+    migrates it."""
+    if not table_exists(spark, bronze_path(settings)):
+        old = per_topic_tables(spark, settings)
         if old or path_exists(spark, checkpoint_path(settings, "bronze")):
             raise LakeLayoutError(
                 f"the lake at {settings.lake_root} has the per-topic bronze layout "
-                f"(bronze/{old[0].replace('.', '_') if old else '<topic>'}, _checkpoints/bronze): "
-                "this release keeps every topic in bronze/events and cannot continue those "
-                "queries. Start it on a new lake (another LAKEHOUSE_NAMESPACE or bucket) and "
-                "replay the sources, or keep running the previous release on this one"
+                f"(bronze/{old[0] if old else '<topic>'}, _checkpoints/bronze) of an earlier "
+                "release: this one keeps every topic in bronze/events. Stop the previous "
+                f"release's application and run `{MIGRATE_COMMAND}` (it copies the topics' "
+                "rows into bronze/events, retires the old queries' checkpoints and keeps "
+                "silver, gold and the warehouse), then start this one"
             )
+    create_bronze_table(spark, settings)
+
+
+def create_bronze_table(spark: SparkSession, settings: Settings) -> None:
+    """bronze.events, created empty if it does not exist."""
     ensure_table(
         spark,
-        path,
+        bronze_path(settings),
         BRONZE_SCHEMA,
         partition_by=PARTITION_BY,
         properties={"delta.dataSkippingStatsColumns": STATS_COLUMNS},
     )
+
+
+def last_offsets(spark: SparkSession, settings: Settings) -> dict[tuple[str, int], int]:
+    """The last offset bronze.events holds of each Kafka partition, by (topic, partition)."""
+    last = read_bronze(spark, settings).groupBy("topic", "partition").agg(F.max("offset"))
+    return {(r[0], int(r[1])): int(r[2]) for r in last.collect()}
 
 
 def append_bronze(rows: DataFrame, settings: Settings, app_id: str, batch_id: int) -> None:

@@ -55,13 +55,13 @@ def path_exists(spark: SparkSession, path: str) -> bool:
     return bool(_hadoop_fs(spark, path).exists(_hadoop_path(spark, path)))
 
 
-def folder_names(spark: SparkSession, path: str) -> list[str]:
-    """The names of the folders directly under ``path`` (none when it is missing): one
-    object-store listing."""
+def listing(spark: SparkSession, path: str) -> dict[str, bool]:
+    """What lies directly under ``path``: name -> whether it is a folder (nothing when
+    ``path`` is missing). One object-store listing."""
     if not path_exists(spark, path):
-        return []
+        return {}
     statuses = _hadoop_fs(spark, path).listStatus(_hadoop_path(spark, path))
-    return [status.getPath().getName() for status in statuses if status.isDirectory()]
+    return {status.getPath().getName(): bool(status.isDirectory()) for status in statuses}
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:

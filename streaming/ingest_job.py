@@ -23,6 +23,7 @@ The silver query runs the same chain over bronze.events instead of Kafka: a back
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from lakehouse.kafka import topic_partitions
 from lakehouse.registry import (
     BRONZE_EVENTS,
     checkpoint_path,
@@ -41,8 +43,14 @@ from lakehouse.registry import (
 from lakehouse.settings import Secrets, Settings
 from lakehouse.spark import trigger_options
 from streaming.bronze import kafka_to_bronze
-from streaming.bronze_job import append_bronze, bronze_path
-from streaming.delta_io import materialized, run_side_by_side, streaming_query_id
+from streaming.bronze_job import append_bronze, bronze_path, last_offsets
+from streaming.delta_io import (
+    listing,
+    materialized,
+    run_side_by_side,
+    streaming_query_id,
+    table_version,
+)
 from streaming.kafka_source import kafka_stream
 from streaming.progress import record_rows_out
 from streaming.silver_job import entity_of_topic, silver_batch, silver_writes
@@ -180,6 +188,28 @@ def replay_writer(
     return write_replayed_batch
 
 
+def resume_offsets(spark: SparkSession, settings: Settings, topics: Sequence[str]) -> str:
+    """Where the ingest query starts reading ``topics`` when its checkpoint has no offsets
+    yet: the earliest records, unless bronze.events already holds some of them (a lake
+    migrated from the per-topic layout, a checkpoint lost): then each partition after the
+    last offset bronze has of it, so no record is appended twice. (Spark ignores this once
+    the checkpoint has offsets.)"""
+    checkpoint = checkpoint_path(settings, QUERY_NAME)
+    if any(name.isdigit() for name in listing(spark, f"{checkpoint}/offsets")):
+        return "earliest"  # not used: the checkpoint's offsets decide
+    if table_version(spark, bronze_path(settings)) == 0:
+        return "earliest"  # bronze as created, nothing appended yet (no Spark job to find out)
+    last = last_offsets(spark, settings)
+    if not any(topic in topics for topic, _partition in last):
+        return "earliest"
+    starting = {
+        topic: {str(p): last[(topic, p)] + 1 if (topic, p) in last else -2 for p in partitions}
+        for topic, partitions in topic_partitions(settings, topics).items()
+    }
+    log.info("ingest starts after the records bronze.events holds: %s", json.dumps(starting))
+    return json.dumps(starting)
+
+
 def start_ingest(
     spark: SparkSession,
     settings: Settings,
@@ -192,7 +222,7 @@ def start_ingest(
     """Start the ingest query over ``topics`` (default: every pipeline topic), not waiting
     for it."""
     names = [kafka_topic(settings, t) for t in topics or pipeline_topics()]
-    source = kafka_stream(spark, settings, names)
+    source = kafka_stream(spark, settings, names, starting=resume_offsets(spark, settings, names))
     return (
         source.writeStream.queryName(QUERY_NAME)
         .foreachBatch(ingest_writer(settings, secrets, masking_key))

@@ -125,7 +125,7 @@ def test_a_lake_of_the_per_topic_bronze_layout_is_refused_with_what_to_do(
     says so, rather than starting a second bronze beside the first."""
     lake = settings.model_copy(update={"namespace": f"old-layout-{run_id}"})
     ensure_table(spark, table_path(lake, "bronze", "olist_orders"), "value STRING")
-    with pytest.raises(LakeLayoutError, match=r"per-topic bronze layout.*new lake"):
+    with pytest.raises(LakeLayoutError, match=r"per-topic bronze layout.*batch migrate-bronze"):
         ensure_bronze_table(spark, lake)
     assert not table_exists(spark, table_path(lake, "bronze", "events"))
 
