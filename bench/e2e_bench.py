@@ -109,6 +109,24 @@ def stage_rates(settings: Settings, secrets: Secrets, since: datetime) -> dict[s
     }
 
 
+# the ingest query's line per micro-batch: records, seconds, and the seconds of each part
+INGEST_BATCH = re.compile(rb"ingest batch \d+: (\d+) records to bronze; .*; ([\d.]+) s \(([^)]*)\)")
+
+
+def ingest_parts(log_text: bytes) -> dict[str, float]:
+    """The ingest query's batches in a log: their count, records, seconds, and seconds per
+    part (read, typing, warehouse, writes), summed."""
+    found: dict[str, float] = {"batches": 0, "records": 0, "seconds": 0.0}
+    for records, seconds, parts in INGEST_BATCH.findall(log_text):
+        found["batches"] += 1
+        found["records"] += int(records)
+        found["seconds"] += float(seconds)
+        for part in parts.decode().split(", "):
+            name, value = part.rsplit(" ", 1)
+            found[name] = found.get(name, 0.0) + float(value)
+    return found
+
+
 def e2e_run(
     base: Settings, secrets: Secrets, data: Path, manifest: Manifest, name: str, trigger: str
 ) -> dict[str, Any]:
@@ -159,6 +177,7 @@ def e2e_run(
         app.terminate()
         app.wait(timeout=180)
         stages = stage_rates(settings, secrets, since)
+        parts = ingest_parts(log_file.read_bytes()[offset:])
     finally:
         for process in (app, producer):
             if process is not None and process.poll() is None:
@@ -175,6 +194,7 @@ def e2e_run(
         "produce_s": produce_s,
         "produce_events_per_s": events / produce_s if produce_s else None,
         "stages": stages,
+        "ingest_parts_s": parts,
         "peak_pss_mib": peaks,
         "log": str(log_file),
     }

@@ -20,6 +20,39 @@ def _met(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
+INGEST = "ingest query: Kafka -> bronze, silver and the warehouse"
+PARTS = {
+    "read": "read the batch from Kafka (kept in memory)",
+    "typing": "parse, type, check and mask every entity; count good and bad rows",
+    "warehouse": "the warehouse's rows as Arrow, COPY and upserts in PostgreSQL",
+    "writes": "the Delta commits: bronze append, silver MERGEs, quarantine",
+}
+
+
+def _ingest_parts(first: dict[str, Any]) -> list[str]:
+    """Where the ingest query's time went, in the run of median end-to-end time."""
+    runs = sorted(first["runs"], key=lambda r: r["e2e_s"])
+    parts = runs[len(runs) // 2].get("ingest_parts_s")
+    if not parts or not parts.get("batches"):
+        return []
+    lines = [
+        "",
+        "## Where the ingest query's time goes",
+        "",
+        f"Its {int(parts['batches'])} micro-batches in the median {first['events']:,}-event run "
+        f"({int(parts['records']):,} records, {parts['seconds']:.1f} s in all), summed from "
+        "the line the query logs per batch.",
+        "",
+        "| part | seconds | share |",
+        "|---|---:|---:|",
+    ]
+    for name, what in PARTS.items():
+        if name in parts:
+            share = parts[name] / parts["seconds"] if parts["seconds"] else 0
+            lines.append(f"| {what} | {parts[name]:.1f} | {share:.0%} |")
+    return lines
+
+
 def render(figures: dict[str, Any]) -> str:
     """The results as Markdown."""
     m = figures["machine"]
@@ -47,7 +80,11 @@ def render(figures: dict[str, Any]) -> str:
         produce = statistics.median(
             r["produce_events_per_s"] for r in e2e["runs"] if r["produce_events_per_s"]
         )
-        target = f"<= {targets['e2e_s']:.0f} s" if scale == next(iter(figures["e2e"])) else ""
+        target = (
+            f"<= {targets['e2e_s']:.0f} s (aim {targets.get('e2e_aim_s', 60):.0f} s)"
+            if scale == next(iter(figures["e2e"]))
+            else ""
+        )
         verdict = _met(e2e["median_e2e_s"] <= targets["e2e_s"]) if target else ""
         lines.append(
             f"| {e2e['events']:,} | {e2e['orders']:,} | {e2e['median_e2e_s']:.1f} | "
@@ -61,18 +98,14 @@ def render(figures: dict[str, Any]) -> str:
         ("producer: Olist CSV replay (parse, envelope, send)", statistics.median(
             r["produce_events_per_s"] for r in first["runs"] if r["produce_events_per_s"]),
          "bare confluent-kafka loop, pre-serialised", base["kafka_bare_loop"]["per_s"]),
-        ("ingest query: Kafka -> bronze -> silver", _stage_median(first, "ingest"),
-         "Spark Kafka -> one Delta table, nothing else",
+        (INGEST, _stage_median(first, "ingest"), "Spark Kafka -> one Delta table, nothing else",
          base.get("spark_kafka_to_delta", {}).get("per_s")),
-        ("ingest query: Kafka -> bronze -> silver", _stage_median(first, "ingest"),
-         "Spark rate-micro-batch -> Delta append", rate),
-        ("ingest query: Kafka -> bronze -> silver", _stage_median(first, "ingest"),
-         "pyarrow Parquet write to the S3 server", base["parquet_to_s3"]["per_s"]),
+        (INGEST, _stage_median(first, "ingest"), "Spark rate-micro-batch -> Delta append", rate),
+        (INGEST, _stage_median(first, "ingest"), "pyarrow Parquet write to the S3 server",
+         base["parquet_to_s3"]["per_s"]),
         ("gold query: recompute touched days, MERGE", _stage_median(first, "gold"),
          "Spark rate-micro-batch -> Delta append", rate),
-        ("warehouse query: silver changes -> PostgreSQL", _stage_median(first, "warehouse"),
-         "COPY into a plain PostgreSQL table", sink["rows_per_s"]["copy"]),
-        ("warehouse sink alone (load_changes, one batch)", sink["rows_per_s"]["insert"],
+        ("warehouse load alone (load_rows, one batch)", sink["rows_per_s"]["insert"],
          "COPY into a plain PostgreSQL table", sink["rows_per_s"]["copy"]),
     ]  # fmt: skip
     lines += [
@@ -93,6 +126,7 @@ def render(figures: dict[str, Any]) -> str:
         lines.append(
             f"| {stage} | {_rate(value)} | {baseline} | {_rate(baseline_value)} | {ratio} |"
         )
+    lines += _ingest_parts(first)
     fresh = figures.get("freshness", {})
     lines += ["", "## Freshness", ""]
     if "error" in fresh or not fresh.get("freshness_s"):
@@ -108,7 +142,8 @@ def render(figures: dict[str, Any]) -> str:
             "| p50 | p95 | p99 | max | target p95 | |",
             "|---:|---:|---:|---:|---|---|",
             f"| {f['p50']:.1f} s | {f['p95']:.1f} s | {f['p99']:.1f} s | {f['max']:.1f} s | "
-            f"<= {targets['p95_s']:.0f} s | {_met(f['p95'] <= targets['p95_s'])} |",
+            f"<= {targets['p95_s']:.0f} s (aim {targets.get('p95_aim_s', 5):.0f} s) | "
+            f"{_met(f['p95'] <= targets['p95_s'])} |",
         ]
     lines += [
         "",

@@ -32,8 +32,8 @@ from lakehouse.settings import Secrets, Settings, get_settings, load_secrets
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-TARGET_E2E_S = 60.0  # the full Olist scale end to end on 2 cores
-TARGET_P95_S = 5.0  # freshness at a steady 2k events/s
+TARGET_E2E_S, AIM_E2E_S = 120.0, 60.0  # the full Olist scale end to end on 2 cores
+TARGET_P95_S, AIM_P95_S = 15.0, 5.0  # freshness at a steady 2k events/s
 FRESHNESS_EVENTS_PER_ORDER = 5.2  # customer, order, items, payments, reviews
 
 
@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         figures["freshness"] = freshness(settings, secrets, args)
     except (RuntimeError, AssertionError) as exc:
         figures["freshness"] = {"error": str(exc)}
-    figures["targets"] = {"e2e_s": TARGET_E2E_S, "p95_s": TARGET_P95_S}
+    figures["targets"] = {
+        "e2e_s": TARGET_E2E_S,
+        "e2e_aim_s": AIM_E2E_S,
+        "p95_s": TARGET_P95_S,
+        "p95_aim_s": AIM_P95_S,
+    }
     figures["bench_s"] = time.monotonic() - began
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
