@@ -122,19 +122,26 @@ def _add_replay_quarantine(jobs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_lake_job("replay-quarantine", lambda a: {"since": a.since}))
 
 
-def _backfill(args: argparse.Namespace) -> int:
-    from batch.backfill import REBUILT, backfill
+def _with_lake(job: str, work: Callable[[Any, Any, Any], str]) -> int:
+    """Print ``work(spark, settings, secrets)`` run in a Spark session of its own (a job that
+    needs the lake to itself: the streaming application must be stopped)."""
     from lakehouse.settings import get_settings, load_secrets
     from lakehouse.spark import build_spark_session
 
     settings = get_settings()
     secrets = load_secrets(settings)
-    spark = build_spark_session("lakehouse-batch-backfill", settings, secrets)
+    spark = build_spark_session(f"lakehouse-batch-{job}", settings, secrets)
     try:
-        print(backfill(spark, settings, secrets, args.query or REBUILT))
+        print(work(spark, settings, secrets))
     finally:
         spark.stop()
     return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from batch.backfill import REBUILT, backfill
+
+    return _with_lake("backfill", lambda *lake: backfill(*lake, args.query or REBUILT))
 
 
 def _add_backfill(jobs: argparse._SubParsersAction) -> None:
@@ -154,17 +161,8 @@ def _add_backfill(jobs: argparse._SubParsersAction) -> None:
 
 def _migrate_bronze(_args: argparse.Namespace) -> int:
     from batch.migrate_bronze import migrate_bronze
-    from lakehouse.settings import get_settings, load_secrets
-    from lakehouse.spark import build_spark_session
 
-    settings = get_settings()
-    secrets = load_secrets(settings)
-    spark = build_spark_session("lakehouse-batch-migrate-bronze", settings, secrets)
-    try:
-        print(migrate_bronze(spark, settings, secrets))
-    finally:
-        spark.stop()
-    return 0
+    return _with_lake("migrate-bronze", migrate_bronze)
 
 
 def _add_migrate_bronze(jobs: argparse._SubParsersAction) -> None:

@@ -59,7 +59,7 @@ def sized_set(folder: Path, events: int, seed: int, tolerance: float = 0.02) -> 
     return manifest
 
 
-def _cli(settings: Settings, log_file: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_cli(settings: Settings, log_file: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LAKEHOUSE_NAMESPACE": settings.namespace}
     with log_file.open("ab") as out:
         return subprocess.Popen(
@@ -71,7 +71,7 @@ def _cli(settings: Settings, log_file: Path, *args: str) -> subprocess.Popen[byt
         )
 
 
-def _wait(done: Any, deadline_s: float, what: str, process: subprocess.Popen[bytes]) -> None:
+def wait_for(done: Any, deadline_s: float, what: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + deadline_s
     while not done():
         if process.poll() is not None:
@@ -137,17 +137,17 @@ def e2e_run(
     log_file = Path(tempfile.gettempdir()) / f"{name}-stream.log"
     app = producer = None
     try:
-        prepare = _cli(settings, log_file, "stream", "--trigger", "availableNow")
+        prepare = start_cli(settings, log_file, "stream", "--trigger", "availableNow")
         if prepare.wait(timeout=900) != 0:
             raise RuntimeError(f"creating the tables failed; see {log_file}")
         offset = log_file.stat().st_size
-        app = _cli(settings, log_file, "stream", "--trigger", trigger)
+        app = start_cli(settings, log_file, "stream", "--trigger", trigger)
         wanted = {q.encode() for q in QUERIES}
 
         def started() -> bool:
             return set(QUERY_STARTED.findall(log_file.read_bytes()[offset:])) >= wanted
 
-        _wait(started, 600, "the three queries starting", app)
+        wait_for(started, 600, "the three queries starting", app)
         groups = {
             **stack_groups(settings, secrets),
             "streaming application (driver + JVM)": lambda: tree(app.pid),
@@ -157,7 +157,7 @@ def e2e_run(
         memory.start()
         since = datetime.now(UTC)
         began = time.monotonic()
-        producer = _cli(settings, log_file, "produce", "olist", "--data", str(data))
+        producer = start_cli(settings, log_file, "produce", "olist", "--data", str(data))
         want = (manifest.orders, manifest.items, manifest.rows["olist_order_payments_dataset.csv"])
         produce_s: float | None = None
         with connect(settings, secrets, role="reader") as conn:
@@ -171,7 +171,7 @@ def e2e_run(
                         raise RuntimeError(f"the producer failed; see {log_file}")
                 return conn.execute(COUNTS).fetchone() == want
 
-            _wait(arrived, 3600, "every order, item and payment in the warehouse", app)
+            wait_for(arrived, 3600, "every order, item and payment in the warehouse", app)
         e2e_s = time.monotonic() - began
         peaks = memory.stop()
         app.terminate()

@@ -21,10 +21,11 @@ from typing import Any
 
 import psycopg
 from chispa import assert_approx_df_equality
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.kafka import producer_config
 from lakehouse.postgres import connect
 from lakehouse.registry import (
     BCB_TOPIC,
@@ -427,3 +428,30 @@ def wait_for_log(
             return False
         time.sleep(0.5)
     raise AssertionError(f"nothing new in the log within {timeout_s} s: {log.read_text()[-2000:]}")
+
+
+def send_orders(
+    settings: Settings, prefix: str, first: int, count: int, timestamp_ms: int | None = None
+) -> None:
+    """``count`` orders ``<prefix>-<number>`` numbered from ``first`` straight to the orders
+    topic (each with its own customer id), with Kafka timestamp ``timestamp_ms`` when given."""
+    producer = Producer(producer_config(settings))
+    failed: list[str] = []
+    for number in range(first, first + count):
+        payload = {
+            "order_id": f"{prefix}-{number:05d}",
+            "customer_id": f"c-{number:05d}",
+            "order_status": "delivered",
+            "order_purchase_timestamp": "2017-03-04 10:11:12",
+        }
+        key, value = envelope("olist", "orders", ("order_id",), payload)
+        producer.produce(
+            kafka_topic(settings, "olist.orders"),
+            key=key,
+            value=value,
+            **({"timestamp": timestamp_ms} if timestamp_ms is not None else {}),
+            on_delivery=lambda err, _msg: failed.append(str(err)) if err else None,
+        )
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert not failed, failed[:3]

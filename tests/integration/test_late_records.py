@@ -6,44 +6,19 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Producer
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.kafka import ensure_topics, producer_config
+from lakehouse.kafka import ensure_topics
 from lakehouse.postgres import connect
 from lakehouse.registry import all_topics, kafka_topic, table_path
 from lakehouse.settings import Secrets, Settings
-from producers.envelope import envelope
 from streaming.app import start_queries
 from streaming.bronze_job import read_bronze
+from tests.integration import pipeline_input as pi
 
 HOURS_OLDER = 3
 TOPIC = "olist.orders"
-
-
-def _send_orders(settings: Settings, first: int, count: int, timestamp_ms: int) -> None:
-    """``count`` orders numbered from ``first``, each with Kafka timestamp ``timestamp_ms``."""
-    producer = Producer(producer_config(settings))
-    failed: list[str] = []
-    for number in range(first, first + count):
-        payload = {
-            "order_id": f"late-{number:05d}",
-            "customer_id": f"c-{number:05d}",
-            "order_status": "delivered",
-            "order_purchase_timestamp": "2017-03-04 10:11:12",
-        }
-        key, value = envelope("olist", "orders", ("order_id",), payload)
-        producer.produce(
-            kafka_topic(settings, TOPIC),
-            key=key,
-            value=value,
-            timestamp=timestamp_ms,
-            on_delivery=lambda err, _msg: failed.append(str(err)) if err else None,
-        )
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    assert not failed, failed[:3]
 
 
 def _stream(spark: SparkSession, settings: Settings, secrets: Secrets) -> list[dict]:
@@ -65,9 +40,9 @@ def test_records_hours_older_than_those_processed_are_all_kept(
 ) -> None:
     ensure_topics(ns_settings, all_topics())
     now_ms = int(time.time() * 1000)
-    _send_orders(ns_settings, 0, 10, now_ms)
+    pi.send_orders(ns_settings, "late", 0, 10, now_ms)
     first = _stream(spark, ns_settings, secrets)
-    _send_orders(ns_settings, 10, 1000, now_ms - HOURS_OLDER * 3600 * 1000)
+    pi.send_orders(ns_settings, "late", 10, 1000, now_ms - HOURS_OLDER * 3600 * 1000)
     second = _stream(spark, ns_settings, secrets)
 
     dropped = [

@@ -8,45 +8,22 @@ from __future__ import annotations
 import io
 
 import pytest
-from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from batch.migrate_bronze import migrate_bronze
-from lakehouse.kafka import ensure_topics, producer_config
+from lakehouse.kafka import ensure_topics
 from lakehouse.postgres import connect
 from lakehouse.registry import all_topics, checkpoint_path, kafka_topic, table_path
 from lakehouse.settings import Secrets, Settings
 from lakehouse.storage import s3_client
-from producers.envelope import envelope
 from streaming.app import start_queries
 from streaming.bronze import kafka_to_bronze
 from streaming.bronze_job import MIGRATE_COMMAND, LakeLayoutError, read_bronze
 from streaming.delta_io import path_exists
+from tests.integration import pipeline_input as pi
 
 TOPIC = "olist.orders"
-
-
-def _send_orders(settings: Settings, first: int, count: int) -> None:
-    producer = Producer(producer_config(settings))
-    failed: list[str] = []
-    for number in range(first, first + count):
-        payload = {
-            "order_id": f"mig-{number:04d}",
-            "customer_id": f"c-{number:04d}",
-            "order_status": "delivered",
-            "order_purchase_timestamp": "2017-03-04 10:11:12",
-        }
-        key, value = envelope("olist", "orders", ("order_id",), payload)
-        producer.produce(
-            kafka_topic(settings, TOPIC),
-            key=key,
-            value=value,
-            on_delivery=lambda err, _msg: failed.append(str(err)) if err else None,
-        )
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    assert not failed, failed[:3]
 
 
 def _old_layout(spark: SparkSession, settings: Settings, secrets: Secrets) -> None:
@@ -76,7 +53,7 @@ def test_a_per_topic_lake_is_migrated_once_and_ingest_resumes_after_it(
     spark: SparkSession, ns_settings: Settings, secrets: Secrets
 ) -> None:
     ensure_topics(ns_settings, all_topics())
-    _send_orders(ns_settings, 0, 10)
+    pi.send_orders(ns_settings, "mig", 0, 10)
     _old_layout(spark, ns_settings, secrets)
 
     with pytest.raises(LakeLayoutError) as refused:
@@ -90,7 +67,7 @@ def test_a_per_topic_lake_is_migrated_once_and_ingest_resumes_after_it(
     again = migrate_bronze(spark, ns_settings, secrets)
     assert "(0 rows appended)" in again, again
 
-    _send_orders(ns_settings, 10, 5)
+    pi.send_orders(ns_settings, "mig", 10, 5)
     _stream(spark, ns_settings, secrets)
 
     orders = read_bronze(spark, ns_settings, TOPIC)
@@ -100,7 +77,7 @@ def test_a_per_topic_lake_is_migrated_once_and_ingest_resumes_after_it(
     silver = spark.read.format("delta").load(table_path(ns_settings, "silver", "orders"))
     assert sorted(
         r.order_id for r in silver.where(F.col("order_id").startswith("mig-")).collect()
-    ) == [f"mig-{n:04d}" for n in range(10, 15)]
+    ) == [f"mig-{n:05d}" for n in range(10, 15)]
     with connect(ns_settings, secrets, role="reader") as conn:
         (loaded,) = conn.execute(
             "SELECT count(*) FROM dw.fct_order WHERE order_id LIKE 'mig-%'"
