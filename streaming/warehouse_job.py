@@ -3,8 +3,9 @@ same foreachBatch (``load_warehouse``): typed by Spark, staged by one COPY per e
 into the star schema, claimed in etl.batch_log, in one transaction, so a replayed batch
 changes nothing. Nothing reads silver back for it.
 
-The ingest query loads a batch before its silver writes, so its rows reach the warehouse
-seconds earlier, and records the silver versions after them (``record_silver_versions``),
+The ingest query loads a batch beside its silver writes, not after them, so its rows reach the
+warehouse seconds earlier, and records the silver versions after both
+(``record_silver_versions``),
 holding ``SILVER_CATCHING_UP`` from the load until then: the reconciliation takes its
 snapshot outside that window, so it never compares a batch's rows with silver before them.
 
@@ -28,6 +29,7 @@ import psycopg
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from lakehouse.registry import table_path
 from lakehouse.settings import Secrets, Settings
@@ -79,9 +81,10 @@ def warehouse_tables(
         if entity in frames:
             tables[entity] = warehouse_rows(entity, frames[entity], masking_key).toArrow()
             continue
-        if entity not in _empty_rows:
-            empty = empty_silver(spark, entity, masking_key)
-            _empty_rows[entity] = warehouse_rows(entity, empty, masking_key).toArrow()
+        if entity not in _empty_rows:  # its columns, found without a Spark job
+            empty = warehouse_rows(entity, empty_silver(spark, entity, masking_key), masking_key)
+            schema = to_arrow_schema(empty.schema, timezone="UTC")
+            _empty_rows[entity] = schema.empty_table()
         tables[entity] = _empty_rows[entity]
     return tables
 

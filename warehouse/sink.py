@@ -11,8 +11,8 @@ often the streaming query replays it. Rows are upserted on their grain; a row ol
 source record's ``produced_at``) than the one loaded, or equal to it, changes nothing, so even
 the same rows under a new batch id leave the warehouse as it was.
 
-The streaming query loads a batch before silver commits it (the warehouse is what users
-watch) and records the versions silver reached after (``record_versions``). The
+The streaming query loads a batch without waiting for silver to commit it (the warehouse is
+what users watch) and records the versions silver reached after (``record_versions``). The
 reconciliation (``reconcile``) compares the warehouse's totals with silver's at the versions
 recorded, apart from the load: it reads whole silver tables, too slow for every batch.
 """
@@ -206,7 +206,7 @@ def load_rows(
 
 
 def record_versions(conn: psycopg.Connection, versions: Mapping[str, int]) -> None:
-    """Record the silver versions a batch loaded before its silver writes reached."""
+    """Record the silver versions reached by the writes of a batch already loaded."""
     with conn.transaction():
         conn.cursor().executemany(SOURCE_VERSION, sorted(versions.items()))
 
