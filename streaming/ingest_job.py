@@ -6,11 +6,11 @@ memory (``materialized``: Delta's MERGE would read its source again) and then:
 
 1. parses and types them once by each entity's contract, masks them and splits off the
    rejects (``silver_batch``), kept in memory;
-2. loads those rows into the warehouse (``load_tables``: one transaction with its
-   etl.batch_log row) beside the Delta writes, without waiting for them: every record
-   appended to bronze.events (one commit, whatever the topics), rejects to the quarantine,
-   good rows MERGEd into silver;
-3. records the silver versions reached for the reconciliation.
+2. loads those rows into the warehouse (``load_tables``): one transaction with its
+   etl.batch_log row, before any Delta commit, so the warehouse is fresh sooner;
+3. appends every record to bronze.events (one Delta commit, whatever the topics) beside
+   silver's writes (rejects to the quarantine, good rows MERGEd), and records the silver
+   versions reached for the reconciliation.
 
 Every Delta write carries Delta's idempotent transaction id (``txnAppId`` = the query id and
 the table, ``txnVersion`` = the batch id) and the warehouse load claims (query, batch) in
@@ -61,7 +61,6 @@ from streaming.warehouse_job import (
     record_silver_versions,
     warehouse_tables,
 )
-from warehouse.sink import LoadResult
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,6 @@ def timed(timings: dict[str, float], part: str) -> Iterator[None]:
 
 
 QUERY_NAME = "ingest"
-WAREHOUSE = "warehouse"  # the task of a batch that loads it into PostgreSQL
 SILVER_QUERY = "silver"  # silver and the warehouse rebuilt from bronze.events (a backfill)
 
 
@@ -92,37 +90,32 @@ def write_chained(
     also: Mapping[str, Callable[[SparkSession], Any]] | None = None,
 ) -> dict[str, int]:
     """Silver and the warehouse from one micro-batch's bronze rows (``rows``, with an
-    ``entity`` column), parsed once. The warehouse load (its rows as Arrow, then one
-    transaction) starts first and the Delta writes (silver's, and ``also``: bronze's append)
-    run beside it, ``spark.write_threads`` at a time: the warehouse, what users watch, does not
-    wait for the Delta commits, and the batch is not the sum of both. Then the silver versions
-    reached are recorded for the reconciliation. ``query`` = (name, id, batch id) makes each
-    write idempotent. Returns the rows written per silver table and ``warehouse`` (rows the
-    load touched); ``timings`` gets the seconds each part took (``warehouse``: until its rows
-    were committed)."""
+    ``entity`` column), parsed once: the warehouse load first (what users watch: its rows
+    arrive without waiting for any Delta commit), then the Delta writes side by side
+    (silver's, and ``also``: bronze's append), then the silver versions they reached,
+    recorded for the reconciliation. ``query`` = (name, id, batch id) makes each write
+    idempotent. Returns the rows written per silver table and ``warehouse`` (rows the load
+    touched); ``timings`` gets the seconds each part took. A batch without records loads
+    nothing."""
     _name, query_id, batch_id = query
     took = timings if timings is not None else {}
     entered = time.perf_counter()
+    threads = settings.spark.write_threads
     with silver_batch(rows, masking_key, entities) as silver:
         took["typing"] = time.perf_counter() - entered  # typed, split and counted on entry
         frames = silver.frames()
-        began = time.perf_counter()
-
-        def load(spark: SparkSession) -> LoadResult | None:
-            tables = warehouse_tables(frames, spark, masking_key)
-            loaded = load_tables(tables, settings, secrets, query=query)
-            took["warehouse"] = time.perf_counter() - began
-            return loaded
-
-        tasks: dict[str, Callable[[SparkSession], Any]] = {
-            **({WAREHOUSE: load} if frames else {}),  # first: the first to start
+        writes: dict[str, Callable[[SparkSession], Any]] = {
             **(also or {}),
             **silver_writes(silver, settings, query_id, batch_id),
         }
+        loaded = None
         with SILVER_CATCHING_UP:
-            done = run_side_by_side(rows.sparkSession, tasks, settings.spark.write_threads)
-            took["writes"] = time.perf_counter() - began
-            loaded = done.pop(WAREHOUSE, None)
+            if frames:
+                with timed(took, "warehouse"):
+                    tables = warehouse_tables(frames, rows.sparkSession, masking_key, threads)
+                    loaded = load_tables(tables, settings, secrets, query=query)
+            with timed(took, "writes"):
+                done = run_side_by_side(rows.sparkSession, writes, threads)
             for name in also or {}:
                 done.pop(name)
             versions = {t: version for t, (_count, version) in done.items() if t in RECONCILED}

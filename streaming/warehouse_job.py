@@ -3,8 +3,8 @@ same foreachBatch (``load_warehouse``): typed by Spark, staged by one COPY per e
 into the star schema, claimed in etl.batch_log, in one transaction, so a replayed batch
 changes nothing. Nothing reads silver back for it.
 
-The ingest query loads a batch beside its silver writes, not after them, so its rows reach the
-warehouse seconds earlier, and records the silver versions after both
+The ingest query loads a batch before its silver writes, so its rows reach the warehouse
+without waiting for them, and records the silver versions after them
 (``record_silver_versions``),
 holding ``SILVER_CATCHING_UP`` from the load until then: the reconciliation takes its
 snapshot outside that window, so it never compares a batch's rows with silver before them.
@@ -33,7 +33,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from lakehouse.registry import table_path
 from lakehouse.settings import Secrets, Settings
-from streaming.delta_io import table_version
+from streaming.delta_io import run_side_by_side, table_version
 from streaming.silver_job import empty_silver
 from streaming.warehouse_rows import warehouse_rows
 from warehouse.sink import (
@@ -72,14 +72,24 @@ _empty_rows: dict[str, pa.Table] = {}  # entity -> no rows, with its warehouse c
 
 
 def warehouse_tables(
-    frames: Mapping[str, DataFrame], spark: SparkSession, masking_key: tuple[int, bytes]
+    frames: Mapping[str, DataFrame],
+    spark: SparkSession,
+    masking_key: tuple[int, bytes],
+    threads: int = 1,
 ) -> dict[str, pa.Table]:
     """Every staged entity's warehouse rows as Arrow tables, from ``frames`` (silver table ->
-    the rows silver writes); an entity without a frame gets an empty table of its columns."""
+    the rows silver writes), ``threads`` entities at a time; an entity without a frame gets
+    an empty table of its columns."""
+
+    def arrow_of(entity: str) -> Callable[[SparkSession], pa.Table]:
+        return lambda _session: warehouse_rows(entity, frames[entity], masking_key).toArrow()
+
+    present = [entity for entity in STAGED if entity in frames]
+    found = run_side_by_side(spark, {e: arrow_of(e) for e in present}, threads)
     tables = {}
     for entity in STAGED:
-        if entity in frames:
-            tables[entity] = warehouse_rows(entity, frames[entity], masking_key).toArrow()
+        if entity in found:
+            tables[entity] = found[entity]
             continue
         if entity not in _empty_rows:  # its columns, found without a Spark job
             empty = warehouse_rows(entity, empty_silver(spark, entity, masking_key), masking_key)
