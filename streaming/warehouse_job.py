@@ -128,12 +128,12 @@ def load_tables(
 ) -> LoadResult | None:
     """``warehouse_tables``' output loaded as ``query`` (see ``load_warehouse``), loaded again
     when the connection breaks."""
-    name, _query_id, batch_id = query
+    name, query_id, batch_id = query
     return _reconnecting(
         settings,
         secrets,
         f"warehouse load of {name} batch {batch_id}",
-        lambda conn: load_rows(conn, name, query[1], batch_id, tables, versions),
+        lambda conn: load_rows(conn, name, query_id, batch_id, tables, versions),
     )
 
 
