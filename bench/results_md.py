@@ -39,7 +39,8 @@ def _ingest_parts(first: dict[str, Any]) -> list[str]:
         "",
         "## Where the ingest query's time goes",
         "",
-        f"Its {int(parts['batches'])} micro-batches in the median {first['events']:,}-event run "
+        f"Its {int(parts['batches'])} micro-batches in the {first['events']:,}-event run of "
+        f"median time (of an even number of runs, the slower middle one) "
         f"({int(parts['records']):,} records, {parts['seconds']:.1f} s in all), summed from "
         "the line the query logs per batch.",
         "",
