@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse.errors import SetupError
+from lakehouse.install.class_archive import driver_class_path, java_options
 from lakehouse.install.jars import spark_jar_paths
 from lakehouse.settings import (
     ENV_PREFIX,
@@ -36,6 +37,7 @@ LAUNCH_KEYS = (
     "spark.master",
     "spark.jars",
     "spark.driver.extraClassPath",
+    "spark.driver.extraJavaOptions",
     "spark.driver.memory",
     "spark.executor.cores",
     "spark.executor.memory",
@@ -105,17 +107,20 @@ def launch_conf(settings: Settings) -> dict[str, str]:
     all of them (the AWS SDK bundle alone is 686 MB) into every session's temp folder. On a
     cluster ``spark.jars`` ships them to the executors, which are sized from the settings, and
     ``spark.pyspark.python`` names the interpreter their Python workers run (the masking UDFs
-    need its pandas and pyarrow, and the project's modules).
+    need its pandas and pyarrow, and the project's modules). A local driver maps the class
+    archive setup wrote (``lakehouse.install.class_archive``) when there is one.
     """
     spark = settings.spark
-    jars = [str(p) for p in spark_jar_paths(settings)]
     conf = {"spark.master": spark.master, "spark.driver.memory": spark.driver_memory}
     if is_local(spark.master):
-        conf["spark.driver.extraClassPath"] = os.pathsep.join(jars)
+        conf["spark.driver.extraClassPath"] = driver_class_path(settings)
+        archive = java_options(settings)  # the driver's classes mapped, not loaded one by one
+        if archive:
+            conf["spark.driver.extraJavaOptions"] = archive
     else:
         conf.update(
             {
-                "spark.jars": ",".join(jars),
+                "spark.jars": ",".join(str(p) for p in spark_jar_paths(settings)),
                 "spark.executor.cores": str(spark.executor_cores),
                 "spark.executor.memory": spark.executor_memory,
                 "spark.cores.max": str(spark.cores_max),

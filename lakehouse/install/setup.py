@@ -10,6 +10,7 @@ import logging
 import time
 
 from lakehouse import versions
+from lakehouse.install.class_archive import ensure_archive
 from lakehouse.install.jars import install_jars
 from lakehouse.install.toolchain import install_versitygw, java_binary
 from lakehouse.settings import Settings, load_secrets
@@ -20,13 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def run_setup(settings: Settings, *, update_lock: bool = False) -> None:
-    """The vault with the stack's credentials, jars, the S3 server binary, and one-time
-    preparation of each service."""
+    """The vault with the stack's credentials, jars, the Spark driver's class archive, the S3
+    server binary, and one-time preparation of each service."""
     began = time.monotonic()
     settings.home.mkdir(parents=True, exist_ok=True)
     java_binary()
     ensure_stack_credentials(settings)
     install_jars(settings, update_lock=update_lock)
+    ensure_archive(settings)
     if settings.s3.managed:
         install_versitygw(settings)
     for service in managed_services(settings, load_secrets(settings)):
