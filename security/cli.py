@@ -9,13 +9,14 @@ import sys
 
 from lakehouse.settings import ENV_PREFIX, get_settings
 from security.errors import VaultError
-from security.keys import ENV_MASTER_KEY, MasterKey, key_file_path, write_key_file
+from security.keys import ENV_MASTER_KEY, MasterKey, key_file_path
 from security.runtime import (
     actor,
     audit_trail,
     ensure_stack_credentials,
     init_vault,
     open_vault,
+    rotate_vault,
     vault_path,
 )
 
@@ -67,10 +68,11 @@ def cmd_vault(args: argparse.Namespace) -> int:
             print(f"{ENV_PREFIX}{name.upper()}={vault.get(name, actor=who)}")
     elif args.action == "rotate":
         new_master = _new_master(settings, args.new_master_key)
-        version = vault.rotate(actor=actor(), new_master=new_master)
-        if new_master is not None and new_master.source == "generated":
-            _install_key_file(settings, new_master)
+        version = rotate_vault(settings, new_master)
         print(f"rotated: every secret re-encrypted under data key v{version}")
+        if new_master is not None and new_master.source == "generated":
+            path = key_file_path(settings.home)
+            print(f"new master key written to {path}; the old key no longer opens the vault")
     return 0
 
 
@@ -84,16 +86,6 @@ def _new_master(settings: object, requested: bool) -> MasterKey | None:
             f"the master key comes from {ENV_MASTER_KEY}: pass the new one in {NEW_MASTER_KEY_ENV}"
         )
     return MasterKey.generate()
-
-
-def _install_key_file(settings: object, key: MasterKey) -> None:
-    """Replace the key file with the new master key (after the vault was re-written)."""
-    path = key_file_path(settings.home)  # type: ignore[attr-defined]
-    staged = path.with_name(path.name + ".new")
-    staged.unlink(missing_ok=True)
-    write_key_file(staged, key)
-    os.replace(staged, path)
-    print(f"new master key written to {path}; the old key no longer opens the vault")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

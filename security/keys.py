@@ -124,9 +124,46 @@ def load_master_key(home: Path, salt: bytes | None) -> MasterKey:
     )
 
 
-def write_key_file(path: Path, key: MasterKey) -> None:
-    """Write a key file readable by its owner only; refuse to overwrite an existing one."""
+def sync_folder(folder: Path) -> None:
+    """Make a folder's entries (a file created, renamed or replaced in it) durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_key(path: Path, key: MasterKey, flags: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key.encoded() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    sync_folder(path.parent)
+
+
+def write_key_file(path: Path, key: MasterKey) -> None:
+    """Write a key file readable by its owner only, durably; refuse to overwrite one."""
+    _write_key(path, key, os.O_EXCL)
+
+
+def staged_key_path(path: Path) -> Path:
+    """Where a new master key waits, beside the key file, while a rotation re-writes the
+    vault under it."""
+    return path.with_name(path.name + ".new")
+
+
+def stage_key_file(path: Path, key: MasterKey) -> Path:
+    """Write ``key`` durably as the staged key of the key file ``path`` (replacing an older
+    staged key, which opens nothing): the first step of a master key rotation."""
+    staged = staged_key_path(path)
+    _write_key(staged, key, os.O_TRUNC)
+    return staged
+
+
+def promote_staged_key(path: Path) -> None:
+    """Make the staged key the key file ``path`` (atomically, durably): the last step of a
+    master key rotation, once the vault is written under the staged key."""
+    os.replace(staged_key_path(path), path)
+    sync_folder(path.parent)

@@ -18,7 +18,7 @@ import psycopg
 
 from lakehouse.settings import Settings
 from security.audit import Anchor, AuditTrail
-from security.errors import VaultError
+from security.errors import VaultError, VaultTamperedError
 from security.keys import (
     ENV_MASTER_KEY,
     ENV_PASSPHRASE,
@@ -28,6 +28,9 @@ from security.keys import (
     derive_from_passphrase,
     key_file_path,
     load_master_key,
+    promote_staged_key,
+    stage_key_file,
+    staged_key_path,
     write_key_file,
 )
 from security.vault import Vault, read_salt
@@ -80,18 +83,57 @@ def _attach_audit(vault: Vault, settings: Settings) -> Vault:
     return vault
 
 
-def open_vault(settings: Settings) -> Vault:
-    """Open and authenticate the home's vault, with audited reads."""
+def _open_unaudited(settings: Settings) -> Vault:
+    """The home's vault, opened with its master key. A rotation cut short after the vault was
+    written under the new key, before that key replaced the key file, is finished here: the
+    staged key that opens the vault becomes the key file."""
     path = vault_path(settings)
     master = load_master_key(settings.home, read_salt(path))
-    return _attach_audit(Vault.open(path, master), settings)
+    try:
+        return Vault.open(path, master)
+    except VaultTamperedError:
+        key_file = key_file_path(settings.home)
+        staged = staged_key_path(key_file)
+        if master.source != str(key_file) or not staged.is_file():
+            raise
+        try:
+            vault = Vault.open(path, MasterKey.decode(staged.read_text(), str(staged)))
+        except VaultError:
+            raise VaultTamperedError(
+                f"neither the key file {key_file} nor the staged key {staged} opens {path}"
+            ) from None
+        promote_staged_key(key_file)
+        log.warning("finished an interrupted master key rotation: %s is the new key", key_file)
+        return vault
+
+
+def open_vault(settings: Settings) -> Vault:
+    """Open and authenticate the home's vault, with audited reads."""
+    return _attach_audit(_open_unaudited(settings), settings)
 
 
 def audit_trail(settings: Settings, anchor: Anchor | None = None) -> AuditTrail:
     """The home's audit trail, keyed from the vault (reading that key is not itself audited)."""
-    path = vault_path(settings)
-    vault = Vault.open(path, load_master_key(settings.home, read_salt(path)))
-    return _trail_for(vault, settings, anchor)
+    return _trail_for(_open_unaudited(settings), settings, anchor)
+
+
+def rotate_vault(settings: Settings, new_master: MasterKey | None = None) -> int:
+    """Rotate the vault's data key (``Vault.rotate``), and with a generated ``new_master`` its
+    master key as well, so that a crash at any point leaves a vault one key on disk opens:
+    the new key is staged beside the key file and synced, the vault re-written under it, then
+    the staged key replaces the key file (``_open_unaudited`` finishes that last step after a
+    crash). A new master key from elsewhere (an environment variable) is the operator's to
+    keep. Returns the new data key version."""
+    vault = open_vault(settings)
+    key_file = key_file_path(settings.home)
+    to_file = new_master if new_master is not None and new_master.source == "generated" else None
+    if to_file is not None:
+        stage_key_file(key_file, to_file)
+    version = vault.rotate(actor=actor(), new_master=new_master)
+    if to_file is not None:
+        promote_staged_key(key_file)
+        log.info("new master key in %s; the old key no longer opens the vault", key_file)
+    return version
 
 
 def audit_event(settings: Settings, action: str, target: str, outcome: str = "ok") -> None:

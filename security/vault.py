@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from security.errors import VaultError, VaultTamperedError
-from security.keys import KEY_BYTES, MasterKey, b64d, b64e
+from security.keys import KEY_BYTES, MasterKey, b64d, b64e, sync_folder
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class Vault:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+        sync_folder(self.path.parent)  # the replacement itself survives a crash
 
     # -- data keys ----------------------------------------------------------------------
     def _add_data_key(self, version: int | None = None) -> int:
@@ -279,8 +280,10 @@ class Vault:
     def rotate(self, *, actor: str, new_master: MasterKey | None = None) -> int:
         """New data key version; every secret re-encrypted under it; older data keys dropped.
         With ``new_master`` the data key is wrapped, and the file authenticated, by the new
-        master key, so the old master key no longer opens the file. Returns the new version."""
+        master key, so the old master key no longer opens the file. Returns the new version.
+        The rotation is audited first: when the entry cannot be written, nothing changes."""
         plain = {n: self._decrypt(n, s) for n, s in self._state.secrets.items()}
+        self._record(actor, "vault.rotate", f"data key v{self._state.current + 1}", "ok")
         old_master = self._master
         if new_master is not None:
             self._master = new_master
@@ -301,5 +304,4 @@ class Vault:
             raise
         finally:
             plain.clear()
-        self._record(actor, "vault.rotate", f"data key v{version}", "ok")
         return version
