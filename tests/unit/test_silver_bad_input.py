@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from streaming.contracts import CONTRACTS
+from streaming.contracts import CONTRACTS, MAX_VALUE_BYTES
 from streaming.silver import parse_envelopes, quarantined_rows, type_payload, valid_rows
 
 AT = dt.datetime(2026, 1, 2, 3, 4, 5)
@@ -85,6 +86,25 @@ def test_envelopes_are_rejected_by_the_first_level_that_fails(spark) -> None:
         11: 'unsupported schema_version (expected 1): "1"',
         12: "envelope lacks schema_version; "
             'produced_at is not epoch milliseconds: "2026-01-01T00:00:00Z"',
+    })  # fmt: skip
+    assert_df_equality(quarantine, expected, ignore_nullable=True, ignore_row_order=True)
+
+
+@pytest.mark.timeout(180)  # a deadline: comparing every key with every other took hours here
+def test_records_made_to_stall_the_parser_are_quarantined(spark) -> None:
+    keys = ", ".join(f'"k{i}": {i}' for i in range(20_000))
+    values = [
+        _envelope(ORDER),
+        '{"event_id": "e1", ' + keys + ', "k7": 0, "payload": {}}',
+        _envelope({**ORDER, "order_id": "o" * MAX_VALUE_BYTES}),
+        _envelope({**ORDER, "order_id": "o" * 100_000}),
+    ]
+    good, quarantine = _split(spark, "orders", values)
+    assert [r.event_id for r in good.collect()] == ["e1"]
+    expected = _expected(spark, "orders", values, {
+        1: "duplicate key k7",
+        2: "value is larger than 512 KiB",
+        3: "order_id longer than 256 characters",
     })  # fmt: skip
     assert_df_equality(quarantine, expected, ignore_nullable=True, ignore_row_order=True)
 
