@@ -65,7 +65,7 @@ def test_a_failed_training_run_leaves_no_archive(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _training(monkeypatch, writes=b"half an archive", code=1)
-    with pytest.raises(SetupError, match="class-archive.log"):
+    with pytest.raises(SetupError, match=r"class-archive\.log"):
         class_archive.ensure_archive(settings)
     assert len(calls) == 1
     assert list((settings.home / "cache" / "jvm").iterdir()) == []
