@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ from lakehouse import __version__
 from lakehouse.errors import LakehouseError
 from lakehouse.logs import configure_logging
 from lakehouse.settings import Settings, get_settings, load_secrets
+from lakehouse.stack.private import PRIVATE_UMASK
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)  # what the commands and the services they start write is private
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:

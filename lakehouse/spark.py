@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lakehouse.environment import secrets_hidden
 from lakehouse.errors import SetupError
 from lakehouse.install.class_archive import driver_class_path, java_options
 from lakehouse.install.jars import spark_jar_paths
@@ -240,7 +241,8 @@ def build_spark_session(
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with secrets_hidden():  # the JVM (and its Python workers) copy the environment
+        spark = builder.getOrCreate()
     hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in secret_hadoop_conf(secrets).items():
         hadoop_conf.set(key, value)

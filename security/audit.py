@@ -69,7 +69,7 @@ class AuditTrail:
 
     def append(self, actor: str, action: str, target: str, outcome: str) -> dict[str, object]:
         """Add one entry (under an exclusive file lock) and return it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             with os.fdopen(fd, "a+b") as handle:

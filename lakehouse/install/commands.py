@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import pwd
 import shutil
 import subprocess
@@ -11,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lakehouse.environment import without_secrets
 from lakehouse.errors import SetupError
+from lakehouse.stack.private import PRIVATE_UMASK
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,11 @@ def run(
 ) -> str:
     """Run ``argv`` to completion and return its output; on failure raise a SetupError that
     names ``what`` and shows the last lines of the output (also kept in ``log_file``)."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**without_secrets(), **(env or {})}
     log.debug("running %s", " ".join(map(str, argv)))
     proc = subprocess.run(
         [str(a) for a in argv],
+        umask=PRIVATE_UMASK,  # what it writes (a service's storage, a build) is private
         env=full_env,
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lakehouse.settings import Secrets, Settings, load_secrets
 from lakehouse.stack import spark_cluster
+from lakehouse.stack.private import make_private
 from lakehouse.stack.process import check_ports_free
 from lakehouse.stack.services import Service, all_services, dir_size
 
@@ -45,6 +46,9 @@ def up(settings: Settings, secrets: Secrets | None = None, base: Path | None = N
         check_ports_free(service.name, service.host, service.ports)
     for service in to_start:
         service.prepare()
+    if services:  # data and logs readable by their owner only (and a service's own user)
+        foreign = tuple(s.root for s in services if s.user() is not None)
+        make_private(services[0].base, foreign)
     started: list[Service] = []
     try:
         for service in to_start:

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.environment import service_environment
 from lakehouse.errors import PortInUseError, StackError
 from lakehouse.install.commands import user_switch
+from lakehouse.stack.private import PRIVATE_UMASK
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +119,12 @@ class ManagedProcess:
         self, argv: Sequence[str], env: Mapping[str, str] | None = None, user: str | None = None
     ) -> int:
         """Run ``argv`` detached (own session), output appended to the log file; returns the
-        pid. ``env`` is added to the current environment; ``user`` switches user (as root)."""
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as out:
+        pid. The process gets ``env`` and the few variables of ours a service needs
+        (``lakehouse.environment``), no secret; ``user`` switches user (as root)."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(log_fd, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {self.name}\n".encode())
             out.flush()
             try:
@@ -129,8 +133,9 @@ class ManagedProcess:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    env={**os.environ, **(env or {})},
+                    env=service_environment(env),
                     start_new_session=True,
+                    umask=PRIVATE_UMASK,  # its data and logs readable by their owner only
                     **user_switch(user),
                 )
             except OSError as exc:
