@@ -8,9 +8,10 @@ from dataclasses import dataclass
 TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
 DATE_FORMAT = "yyyy-MM-dd"
 SCHEMA_VERSION = 1  # the envelope version silver reads (producers/envelope.py writes it)
-# Larger record values go to the quarantine unparsed: an Olist row's envelope is under 4 KiB,
-# and parsing a crafted record of megabytes would hold up every batch behind it.
-MAX_VALUE_BYTES = 512 * 1024
+# Larger record values go to the quarantine unparsed: parsing a crafted record of megabytes
+# would hold up every batch behind it. At Kafka's default largest record (about 1 MB), so a
+# value a default broker accepts is parsed and gets the reason of the field at fault.
+MAX_VALUE_BYTES = 1024 * 1024
 # Longest accepted text: identifiers, names and codes are short (and the warehouse indexes
 # many of them: a B-tree entry holds at most about 2.7 kB); free texts get more room.
 STRING_MAX_CHARS = 256

@@ -103,7 +103,7 @@ def test_records_made_to_stall_the_parser_are_quarantined(spark) -> None:
     assert [r.event_id for r in good.collect()] == ["e1"]
     expected = _expected(spark, "orders", values, {
         1: "duplicate key k7",
-        2: "value is larger than 512 KiB",
+        2: f"value is larger than {MAX_VALUE_BYTES // 1024} KiB",
         3: "order_id longer than 256 characters",
     })  # fmt: skip
     assert_df_equality(quarantine, expected, ignore_nullable=True, ignore_row_order=True)
