@@ -214,8 +214,11 @@ def reconcile_warehouse(
     try:
         with connect_loader(settings, secrets, attempts=2) as conn:
             compared = reconcile(conn, query_id, batch_id, totals, SILVER_CATCHING_UP)
-    except WarehouseLoadError as exc:
-        log.warning("reconciliation skipped: %s", exc)
+    except (WarehouseLoadError, psycopg.OperationalError) as exc:
+        # not reached, or the connection went mid-way (PostgreSQL restarted): a check is no
+        # reason to stop gold's query
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("reconciliation skipped: %s", reason)
         return None
     differ = mismatches(compared)
     if differ:

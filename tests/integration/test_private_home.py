@@ -11,13 +11,22 @@ PRIVATE = ("services/kafka", "services/s3", "logs", "run", "audit", "vault")
 
 
 def test_the_stack_keeps_its_data_and_logs_to_their_owner(settings: Settings) -> None:
+    """Every folder is its owner's only (the S3 server writes its objects 0644 itself: its
+    folders keep everyone else out); what Kafka and the logs write is 0600 too."""
     home = settings.home
     assert (home / "services" / "kafka").is_dir() and (home / "services" / "s3").is_dir()
+    trees = [home / folder for folder in PRIVATE if (home / folder).exists()]
+    folders = [p for tree in trees for p in [tree, *tree.rglob("*")] if p.is_dir()]
+    files = [
+        p
+        for tree in (home / "services" / "kafka", home / "logs", home / "audit", home / "vault")
+        for p in tree.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    ]
     exposed = [
         f"{path.relative_to(home)} {stat.filemode(path.lstat().st_mode)}"
-        for folder in PRIVATE
-        for path in [home / folder, *(home / folder).rglob("*")]
-        if path.exists() and not path.is_symlink() and path.lstat().st_mode & 0o077
+        for path in folders + files
+        if path.lstat().st_mode & 0o077
     ]
     assert exposed == []
     assert not home.stat().st_mode & 0o066  # others may at most traverse it (PostgreSQL)

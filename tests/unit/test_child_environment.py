@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse.environment import secret_variables, secrets_hidden
 from lakehouse.install.commands import run
-from lakehouse.stack.process import ManagedProcess
+from lakehouse.stack.process import ManagedProcess, cmdline_of
 from security.cli import NEW_MASTER_KEY_ENV
 from security.keys import ENV_MASTER_KEY, ENV_PASSPHRASE
 
@@ -54,6 +54,8 @@ def test_a_service_gets_its_settings_and_no_secret(
     argv = ["sh", "-c", "sleep 30", str(tmp_path)]  # the marker on its command line
     pid = process.start(argv, {"SERVICE_SETTING": "on"})
     try:
+        # until it has exec'd, the forked child's environment is still ours
+        process.wait_ready(pid, lambda: str(tmp_path) in cmdline_of(pid), 30)
         seen = _environ_of(pid)
     finally:
         process.stop()
