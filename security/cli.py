@@ -16,6 +16,7 @@ from security.runtime import (
     ensure_stack_credentials,
     init_vault,
     open_vault,
+    rotate_masking_key,
     rotate_vault,
     vault_path,
 )
@@ -66,6 +67,12 @@ def cmd_vault(args: argparse.Namespace) -> int:
         who = actor()
         for name in SERVICE_CREDENTIALS:
             print(f"{ENV_PREFIX}{name.upper()}={vault.get(name, actor=who)}")
+    elif args.action == "rotate-masking-key":
+        version = rotate_masking_key(settings)
+        print(
+            f"masking key v{version} in place; stop the streaming application and run "
+            "`lakehouse batch backfill` to re-tokenise silver and the warehouse"
+        )
     elif args.action == "rotate":
         new_master = _new_master(settings, args.new_master_key)
         version = rotate_vault(settings, new_master)
@@ -105,7 +112,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("vault", help="the encrypted secrets vault")
-    p.add_argument("action", choices=["init", "put", "get", "list", "rotate", "verify", "env"])
+    p.add_argument(
+        "action",
+        choices=["init", "put", "get", "list", "rotate", "rotate-masking-key", "verify", "env"],
+    )
     p.add_argument("name", nargs="?", help="secret name (put, get)")
     p.add_argument(
         "--new-master-key",

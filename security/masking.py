@@ -4,9 +4,12 @@ Pure standard-library functions, used by the producers and the batch jobs; ``spa
 offers the same operations as Spark columns and must give the same output for the same input.
 
 Tokens are ``"v<key_version>:<hex>"``: the key version, a colon, then the 64 lowercase hex
-characters of HMAC-SHA256(key, UTF-8 bytes of the normalised value), e.g. ``v3:5f0c...e1``
-(67 characters for a one-digit version). A keyed HMAC, never a plain or salted SHA-256: a CPF
-has about 10^9 values, so an unkeyed hash is reversed by enumeration. The version in the
+characters of HMAC-SHA256(key, message), e.g. ``v3:5f0c...e1`` (67 characters for a one-digit
+version). From key version 2 the message is ``kind NUL normalised value`` (UTF-8), so a CPF, a
+phone and a raw value with the same digits give three unrelated tokens; version-1 keys MAC the
+normalised value alone and stay readable until rotated (``lakehouse vault rotate-masking-key``
+then ``lakehouse batch backfill`` re-tokenise). A keyed HMAC, never a plain or salted SHA-256:
+a CPF has about 10^9 values, so an unkeyed hash is reversed by enumeration. The version in the
 output tells which key made a token, so tokens of two key versions never collide silently.
 
 Regular expressions are module constants that ``spark_masking`` hands to Spark unchanged, so
@@ -30,6 +33,8 @@ from typing import Literal
 Kind = Literal["raw", "cpf", "email", "phone"]
 KINDS: tuple[Kind, ...] = ("raw", "cpf", "email", "phone")
 MIN_KEY_BYTES = 16
+# The first key version whose tokens MAC the kind with the value (see the module docstring).
+KIND_BOUND_FROM_VERSION = 2
 
 # --- shared regular expressions (Python re == Java regex semantics) ----------------------------
 
@@ -153,20 +158,20 @@ def check_key(key: bytes, key_version: int) -> None:
         raise ValueError(f"key_version must be an integer >= 1, not {key_version!r}")
 
 
-def make_tokeniser(
+def mac_tokeniser(
     key: bytes, key_version: int, kind: Kind = "raw"
 ) -> Callable[[str | None], str | None]:
-    """A function ``value -> token`` for one key and kind; the HMAC key schedule is computed
-    once, which halves the cost per value against ``token`` in a loop."""
+    """A function ``normalised value -> token`` for one key and kind (None for None or "").
+    The HMAC key schedule, and from key version 2 the kind's prefix, are computed once."""
     check_key(key, key_version)
     if kind not in KINDS:
         raise ValueError(f"unknown token kind {kind!r}: use one of {KINDS}")
     keyed = hmac.new(bytes(key), digestmod=hashlib.sha256)
+    if key_version >= KIND_BOUND_FROM_VERSION:
+        keyed.update(kind.encode("ascii") + b"\0")
     prefix = f"v{key_version}:"
-    normaliser = _NORMALISERS[kind]
 
-    def tokenise(value: str | None) -> str | None:
-        normalised = normaliser(value)
+    def tokenise(normalised: str | None) -> str | None:
         if not normalised:
             return None
         mac = keyed.copy()
@@ -176,9 +181,19 @@ def make_tokeniser(
     return tokenise
 
 
+def make_tokeniser(
+    key: bytes, key_version: int, kind: Kind = "raw"
+) -> Callable[[str | None], str | None]:
+    """A function ``value -> token`` for one key and kind: ``normalise`` then ``mac_tokeniser``;
+    building it once halves the cost per value against ``token`` in a loop."""
+    mac = mac_tokeniser(key, key_version, kind)
+    normaliser = _NORMALISERS[kind]
+    return lambda value: mac(normaliser(value))
+
+
 def token(value: str | None, key: bytes, key_version: int, kind: Kind = "raw") -> str | None:
-    """``"v<key_version>:" + hex(HMAC-SHA256(key, normalise(value, kind)))``; None when the
-    value is None, empty or does not normalise (a CPF without 11 digits)."""
+    """``"v<key_version>:" + hex(HMAC-SHA256(key, [kind NUL] normalise(value, kind)))``; None
+    when the value is None, empty or does not normalise (a CPF without 11 digits)."""
     return make_tokeniser(key, key_version, kind)(value)
 
 

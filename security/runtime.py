@@ -33,6 +33,7 @@ from security.keys import (
     staged_key_path,
     write_key_file,
 )
+from security.masking import KIND_BOUND_FROM_VERSION
 from security.vault import Vault, read_salt
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,13 @@ def stack_credential_generators() -> dict[str, Callable[[], str]]:
         "postgres_loader_password": lambda: secrets.token_urlsafe(24),
         "postgres_reader_password": lambda: secrets.token_urlsafe(24),
         "postgres_superuser_password": lambda: secrets.token_urlsafe(24),
-        MASKING_KEY_SECRET: lambda: "v1:" + b64e(secrets.token_bytes(32)),
+        MASKING_KEY_SECRET: lambda: new_masking_key(KIND_BOUND_FROM_VERSION),
     }
+
+
+def new_masking_key(version: int) -> str:
+    """A fresh 256-bit masking key as the vault stores it: ``"v<version>:<base64 key>"``."""
+    return f"v{version}:" + b64e(secrets.token_bytes(32))
 
 
 def vault_path(settings: Settings) -> Path:
@@ -213,13 +219,36 @@ def ensure_stack_credentials(settings: Settings) -> list[str]:
     return added
 
 
+def _parse_masking_key(value: str) -> tuple[int, bytes]:
+    version, _, encoded = value.partition(":")
+    return int(version.removeprefix("v")), b64d(encoded)
+
+
 def masking_key(settings: Settings) -> tuple[int, bytes]:
     """The current masking key and its version, for keyed tokens of personal data."""
     value = vault_values(settings, [MASKING_KEY_SECRET]).get(MASKING_KEY_SECRET)
     if value is None:
         raise VaultError(f"no {MASKING_KEY_SECRET} in the vault: run `lakehouse setup`")
-    version, _, encoded = value.partition(":")
-    return int(version.removeprefix("v")), b64d(encoded)
+    version, key = _parse_masking_key(value)
+    if version < KIND_BOUND_FROM_VERSION:
+        log.warning(
+            "the masking key is version %d: its tokens do not tell a CPF from a phone with the "
+            "same digits; run `lakehouse vault rotate-masking-key`, then `lakehouse batch "
+            "backfill` with the streaming application stopped",
+            version,
+        )
+    return version, key
+
+
+def rotate_masking_key(settings: Settings) -> int:
+    """Replace the masking key by a fresh one of the next version; returns that version.
+    Tokens already written keep the old version's prefix until a backfill re-tokenises them
+    (the old key is gone, so they can no longer be matched to a value)."""
+    vault = open_vault(settings)
+    current = vault.get(MASKING_KEY_SECRET, actor=actor())
+    version = max(_parse_masking_key(current)[0] + 1, KIND_BOUND_FROM_VERSION)
+    vault.put(MASKING_KEY_SECRET, new_masking_key(version), actor=actor())
+    return version
 
 
 def vault_values(settings: Settings, names: list[str]) -> dict[str, str]:

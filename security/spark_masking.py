@@ -71,13 +71,13 @@ def _token_input(column: Column | str, kind: m.Kind) -> Column:
     raise ValueError(f"unknown token kind {kind!r}: use one of {m.KINDS}")
 
 
-def _hmac_udf(key: bytes, key_version: int) -> Callable[[Column], Column]:
-    """A vectorised UDF: the token of each normalised value of an Arrow batch (None for None
-    or ""). The key is held by this closure; the keyed HMAC state is built on the worker, once
-    per batch, as it cannot be pickled."""
+def _hmac_udf(key: bytes, key_version: int, kind: m.Kind) -> Callable[[Column], Column]:
+    """A vectorised UDF: the ``kind`` token of each normalised value of an Arrow batch (None
+    for None or ""). The key is held by this closure; the keyed HMAC state is built on the
+    worker, once per batch, as it cannot be pickled."""
 
     def hmac_tokens(values: pd.Series) -> pd.Series:
-        tokenise = m.make_tokeniser(key, key_version, "raw")
+        tokenise = m.mac_tokeniser(key, key_version, kind)
         tokens = [tokenise(v) if isinstance(v, str) else None for v in values.tolist()]
         return pd.Series(tokens, dtype=object)
 
@@ -89,7 +89,7 @@ def token_col(column: Column | str, key: bytes, key_version: int, kind: m.Kind =
     None where the value is None, empty or does not normalise. Normalisation is native; the HMAC
     is a pandas UDF (see the module docstring)."""
     m.check_key(key, key_version)
-    return _hmac_udf(bytes(key), key_version)(_token_input(column, kind))
+    return _hmac_udf(bytes(key), key_version, kind)(_token_input(column, kind))
 
 
 # --- display masks -----------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from streaming.delta_io import (
     writing,
 )
 from streaming.silver import (
+    COORDINATES,
     mask_customers,
     parse_envelopes,
     quarantined_rows,
@@ -132,12 +133,22 @@ def merge_entity(
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = table.alias("t").merge(good.alias("s"), condition)
     if contract.changes:
-        # a re-sent record (the same content, so the same event id) is not an update: no
-        # change-feed rows for gold and the warehouse (Delta still copies its file)
-        merge = merge.whenMatchedUpdateAll(
-            condition="s.event_id <> t.event_id AND s.produced_at >= t.produced_at"
-        )
+        merge = merge.whenMatchedUpdateAll(condition=_newer_or_remade(good.columns))
     return idempotent_merge(merge.whenNotMatchedInsertAll(), app_id, batch_id, spark)
+
+
+def _newer_or_remade(columns: Sequence[str]) -> str:
+    """When a changing entity's matched row is replaced: by a newer record (another event id,
+    ``produced_at`` not older), or by the same event made again into other values (a backfill
+    after the masking key was rotated or a transform was fixed). A re-sent record (the same
+    content, so the same event id, at other Kafka coordinates and send time) is not an update:
+    no change-feed rows for gold and the warehouse."""
+    compared = [c for c in columns if c not in ("event_id", "produced_at", *COORDINATES)]
+    differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compared) or "false"
+    return (
+        "(s.event_id <> t.event_id AND s.produced_at >= t.produced_at)"
+        f" OR (s.event_id = t.event_id AND ({differs}))"
+    )
 
 
 def entity_of_topic(settings: Settings) -> Column:

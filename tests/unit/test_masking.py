@@ -32,9 +32,32 @@ def test_token_format_is_version_colon_hmac_sha256_hex() -> None:
     import hashlib
     import hmac
 
-    expected = hmac.new(KEY, b"52998224725", hashlib.sha256).hexdigest()
+    expected = hmac.new(KEY, b"cpf\x0052998224725", hashlib.sha256).hexdigest()
     assert m.token("529.982.247-25", KEY, 7, kind="cpf") == f"v7:{expected}"
     assert hashlib.sha256(b"52998224725").hexdigest() != expected  # keyed, not a plain hash
+
+
+def test_version_one_keys_mac_the_value_alone() -> None:
+    import hashlib
+    import hmac
+
+    expected = hmac.new(KEY, b"52998224725", hashlib.sha256).hexdigest()
+    assert m.token("529.982.247-25", KEY, 1, kind="cpf") == f"v1:{expected}"
+
+
+def test_the_same_digits_of_different_kinds_give_different_tokens() -> None:
+    spellings = {"cpf": "123.456.789-09", "phone": "(12) 34567-8909", "raw": "12345678909"}
+    tokens = {m.token(value, KEY, 2, kind=kind) for kind, value in spellings.items()}  # type: ignore[arg-type]
+    assert len(tokens) == 3
+    # A version-1 key keeps its old, kind-blind tokens until the key is rotated.
+    old = {m.token(value, KEY, 1, kind=kind) for kind, value in spellings.items()}  # type: ignore[arg-type]
+    assert len(old) == 1
+
+
+@given(cpf_digits, versions.filter(lambda v: v >= m.KIND_BOUND_FROM_VERSION))
+def test_kinds_never_share_a_token(digits: str, version: int) -> None:
+    tokens = [m.token(digits, KEY, version, kind=k) for k in ("cpf", "phone", "raw")]
+    assert len(set(tokens)) == 3
 
 
 @pytest.mark.parametrize("kind", m.KINDS)

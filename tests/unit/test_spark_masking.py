@@ -136,7 +136,7 @@ def test_token_column_is_vectorised_and_keeps_the_key_out_of_the_plan(spark) -> 
     assert "BatchEvalPython" not in plan
     explained = tokens._jdf.queryExecution().toString()  # parsed, analysed, optimised, physical
     assert KEY.decode() not in explained and KEY.hex() not in explained
-    assert tokens.first()["t"] == m.token("52998224725", KEY, VERSION)
+    assert tokens.first()["t"] == m.token("52998224725", KEY, VERSION, kind="cpf")
 
 
 def test_masks_and_redaction_are_native(spark) -> None:
